@@ -1,0 +1,185 @@
+"""One compiled time loop for simulation and training.
+
+A network is ``(params, state, step)`` with ``step(params, state, x_t) -> (state, outputs)``: pure,
+``outputs`` any pytree (usually a dict such as ``{"spikes": z, "v": v}``). Time is one
+``lax.scan`` over the leading axis of ``inputs``.
+
+* :func:`scan_steps` is the pure, differentiable loop (use it inside losses and ``grad``). It can
+  record every ``every``-th output only, and trade compute for memory with ``remat_chunk``: the scan
+  runs over chunks of that many steps, each wrapped in ``jax.checkpoint``, so the backward pass
+  stores only chunk-boundary states and recomputes the rest (memory ~ T/chunk + chunk steps).
+* :func:`simulate` compiles :func:`scan_steps` once per static configuration (the step function,
+  the monitored keys, ``every``, ``remat_chunk``, and the input shapes): calling it again with new
+  arrays of the same shapes does not retrace. Pass the *same* step function object each time (a
+  new closure per call is a new static key, and recompiles). Long runs are split into ``chunk``
+  steps with a tqdm progress bar; with ``checkpoint=PATH`` the state and the records are saved
+  atomically after every chunk, and a rerun with the same path resumes after the last saved chunk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from neuro.io import load_pytree, save_pytree
+
+Step = Callable[[Any, Any, Any], tuple[Any, Any]]
+
+
+class SimulationResult(NamedTuple):
+    """Final state and the recorded outputs, time-major (leading axis = recorded steps)."""
+
+    state: Any
+    records: Any
+
+
+def _select(outputs: Any, monitors: tuple[str, ...] | None) -> Any:
+    if monitors is None:
+        return outputs
+    if not isinstance(outputs, dict):
+        raise TypeError("monitors select keys of the step's outputs, which must then be a dict")
+    missing = [m for m in monitors if m not in outputs]
+    if missing:
+        raise KeyError(f"monitors {missing} are not outputs of the step; it gives {sorted(outputs)}")
+    return {m: outputs[m] for m in monitors}
+
+
+def _num_steps(inputs: Any) -> int:
+    leaves = jax.tree_util.tree_leaves(inputs)
+    if not leaves:
+        raise ValueError("inputs must hold at least one array with a leading time axis")
+    lengths = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if None in lengths or len(lengths) != 1:
+        raise ValueError(f"all inputs need the same leading time axis; got lengths {lengths}")
+    return lengths.pop()
+
+
+def scan_steps(
+    step: Step,
+    params: Any,
+    state: Any,
+    inputs: Any,
+    *,
+    monitors: Sequence[str] | None = None,
+    every: int = 1,
+    remat_chunk: int | None = None,
+) -> tuple[Any, Any]:
+    """Run ``step`` over the leading (time) axis of ``inputs``; return ``(state, records)``.
+
+    ``records`` stacks the selected outputs of every ``every``-th step (the last of each block).
+    """
+    monitors = tuple(monitors) if monitors is not None else None
+    n = _num_steps(inputs)
+    if every < 1 or n % every:
+        raise ValueError(f"every must be a positive divisor of the number of steps {n}; got {every}")
+
+    def one(carry, x):
+        carry, out = step(params, carry, x)
+        return carry, _select(out, monitors)
+
+    def block(carry, xs):  # `every` steps, record the last
+        carry, outs = jax.lax.scan(one, carry, xs)
+        return carry, jax.tree_util.tree_map(lambda o: o[-1], outs)
+
+    body = one if every == 1 else block
+    if every > 1:
+        inputs = jax.tree_util.tree_map(lambda x: x.reshape(n // every, every, *x.shape[1:]), inputs)
+        n = n // every
+    if remat_chunk is None or remat_chunk >= n:
+        return jax.lax.scan(body, state, inputs)
+    if n % remat_chunk:
+        raise ValueError(
+            f"remat_chunk must divide the number of scanned blocks {n}; got {remat_chunk}"
+        )
+    chunked = jax.tree_util.tree_map(
+        lambda x: x.reshape(n // remat_chunk, remat_chunk, *x.shape[1:]), inputs
+    )
+
+    @jax.checkpoint
+    def chunk_body(carry, xs):
+        return jax.lax.scan(body, carry, xs)
+
+    state, records = jax.lax.scan(chunk_body, state, chunked)
+    records = jax.tree_util.tree_map(lambda r: r.reshape(n, *r.shape[2:]), records)
+    return state, records
+
+
+_compiled_scan = jax.jit(scan_steps, static_argnames=("step", "monitors", "every", "remat_chunk"))
+
+
+def simulate(
+    step: Step,
+    params: Any,
+    state: Any,
+    inputs: Any,
+    *,
+    monitors: Sequence[str] | None = None,
+    every: int = 1,
+    chunk: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> SimulationResult:
+    """Compiled simulation of ``step`` over ``inputs`` (time-major pytree); see module docstring.
+
+    ``chunk`` splits the run into pieces of that many steps (a multiple of ``every``); each piece
+    is one call of the same compiled scan when ``chunk`` divides the number of steps.
+    """
+    monitors = tuple(monitors) if monitors is not None else None
+    n = _num_steps(inputs)
+    chunk = n if chunk is None else int(chunk)
+    if chunk < 1 or chunk % every:
+        raise ValueError(f"chunk must be a positive multiple of every={every}; got {chunk}")
+    if n % every:
+        raise ValueError(f"every must divide the number of steps {n}; got {every}")
+
+    done, pieces = 0, []
+    if checkpoint is not None and os.path.exists(checkpoint):
+        like = (state, _record_shape(step, params, state, inputs, monitors, n // every))
+        (state, saved), meta = load_pytree(checkpoint, like)
+        done = int(meta["steps_done"])
+        if done > n:
+            raise ValueError(f"checkpoint {checkpoint} has {done} steps, more than the {n} asked for")
+        if meta.get("num_records"):
+            pieces.append(jax.tree_util.tree_map(lambda r: r[: meta["num_records"]], saved))
+
+    bar = tqdm(total=n, initial=done, disable=not progress, unit="step", desc="simulate")
+    while done < n:
+        stop = min(done + chunk, n)
+        xs = jax.tree_util.tree_map(lambda x: x[done:stop], inputs)
+        state, records = _compiled_scan(step, params, state, xs, monitors=monitors, every=every)
+        pieces.append(jax.tree_util.tree_map(np.asarray, records))
+        bar.update(stop - done)
+        done = stop
+        if checkpoint is not None:
+            joined = _concat(pieces)
+            save_pytree(checkpoint, (state, _pad_records(joined, n // every)), steps_done=done,
+                        num_records=done // every)
+    bar.close()
+    records = _concat(pieces) if pieces else None
+    return SimulationResult(state, records)
+
+
+def _concat(pieces: list) -> Any:
+    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=0), *pieces)
+
+
+def _record_shape(step, params, state, inputs, monitors, length: int) -> Any:
+    """Zero arrays shaped like the full record of a run (the checkpoint layout)."""
+    x0 = jax.tree_util.tree_map(lambda x: x[0], inputs)
+    out = jax.eval_shape(lambda s: _select(step(params, s, x0)[1], monitors), state)
+    return jax.tree_util.tree_map(lambda o: np.zeros((length, *o.shape), o.dtype), out)
+
+
+def _pad_records(records: Any, length: int) -> Any:
+    def pad(r):
+        full = np.zeros((length, *r.shape[1:]), r.dtype)
+        full[: r.shape[0]] = r
+        return full
+
+    return jax.tree_util.tree_map(pad, records)

@@ -1,0 +1,146 @@
+"""Training by backpropagation through time (BPTT) with optax.
+
+A model is a params pytree plus a pure ``loss_fn(params, batch, key) -> (loss, metrics)``;
+:class:`Trainer` compiles ``value_and_grad`` + the optax update once (at construction) and reuses
+the compiled step for every batch. Training is deterministic given the seed: batches are drawn
+from ``jax.random`` keys and the compiled step is a pure function.
+
+Losses and regularisers (neurons.md §4):
+
+* :func:`readout_logits`: logits from readout membranes ``[T, B, C]`` by their mean over the last
+  ``window`` steps, their max over time, or the last step.
+* :func:`spike_count_logits`: spike counts ``sum_t z_t`` of an output population.
+* :func:`cross_entropy`: mean softmax cross-entropy (optax) and accuracy.
+* :func:`rate_regularizer`: ``lambda sum_j (mean_t z_j - f0 dt)^2`` with ``f0`` in Hz and ``dt`` in ms
+  (Bellec et al. 2018/2020 use f0 = 10 Hz).
+
+Which leaves train is chosen by :func:`trainable_mask` (by field name), applied with
+``optax.masked`` so frozen leaves (time constants, thresholds, ...) are left exactly unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+Array = jax.Array
+LossFn = Callable[[Any, Any, Array], tuple[Array, dict]]
+
+
+def readout_logits(readout: Array, mode: str = "mean", window: int | None = None) -> Array:
+    """Logits ``[B, C]`` from readout traces ``[T, B, C]``: ``mean`` (of the last ``window``
+    steps, all by default), ``max`` over time, or ``last``."""
+    if mode == "mean":
+        return readout[-(window or readout.shape[0]):].mean(axis=0)
+    if mode == "max":
+        return readout.max(axis=0)
+    if mode == "last":
+        return readout[-1]
+    raise ValueError(f"mode must be one of ('mean', 'max', 'last'); got {mode!r}")
+
+
+def spike_count_logits(spikes: Array) -> Array:
+    """Spike counts ``sum_t z_t`` of an output population ``[T, B, C]`` as logits."""
+    return spikes.sum(axis=0)
+
+
+def cross_entropy(logits: Array, labels: Array) -> tuple[Array, Array]:
+    """Mean softmax cross-entropy and accuracy for integer ``labels``."""
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return loss, (jnp.argmax(logits, axis=-1) == labels).mean()
+
+
+def rate_regularizer(spikes: Array, target_hz: float = 10.0, dt: float = 1.0,
+                     strength: float = 0.1) -> Array:
+    """``strength * sum_j (mean_{t,b} z_j - f0 dt)^2``, spikes ``[T, B, N]``, dt in ms."""
+    rate = spikes.mean(axis=(0, 1))
+    return strength * jnp.sum((rate - target_hz * dt * 1e-3) ** 2)
+
+
+def trainable_mask(params: Any, names: tuple[str, ...] = ("w", "w_in", "w_rec", "b")) -> Any:
+    """A bool pytree: True for leaves whose field name is in ``names``."""
+
+    def is_trainable(path, _leaf) -> bool:
+        last = path[-1]
+        name = getattr(last, "name", getattr(last, "key", None))
+        return name in names
+
+    return jax.tree_util.tree_map_with_path(is_trainable, params)
+
+
+def masked(optimizer: optax.GradientTransformation, mask: Any) -> optax.GradientTransformation:
+    """Apply ``optimizer`` to the leaves where ``mask`` is True; the others get zero updates."""
+    return optax.chain(optax.masked(optimizer, mask),
+                       optax.masked(optax.set_to_zero(), jax.tree_util.tree_map(lambda m: not m,
+                                                                               mask)))
+
+
+class Trainer:
+    """Compiled BPTT training step: ``update(params, opt_state, batch, key)``.
+
+    ``loss_fn(params, batch, key) -> (loss, metrics)`` must be pure; it is traced once per batch
+    shape. ``evaluate`` runs ``loss_fn`` without gradients (compiled separately).
+    """
+
+    def __init__(self, loss_fn: LossFn, optimizer: optax.GradientTransformation):
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self._update = jax.jit(self._update_impl)
+        self._evaluate = jax.jit(loss_fn)
+
+    def _update_impl(self, params, opt_state, batch, key):
+        (loss, metrics), grads = jax.value_and_grad(self.loss_fn, has_aux=True)(params, batch, key)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, {"loss": loss, **metrics}
+
+    def init(self, params: Any) -> Any:
+        return self.optimizer.init(params)
+
+    def update(self, params, opt_state, batch, key):
+        return self._update(params, opt_state, batch, key)
+
+    def evaluate(self, params, batch, key) -> dict:
+        loss, metrics = self._evaluate(params, batch, key)
+        return {"loss": loss, **metrics}
+
+    def fit(self, params: Any, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int,
+            seed: int = 0, progress: bool = False, opt_state: Any = None) -> tuple[Any, Any, list]:
+        """Train for ``epochs`` passes over ``(x, y)`` (sample-major arrays); return
+        ``(params, opt_state, history)`` with per-epoch mean metrics."""
+        if epochs < 1 or batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1; got {epochs}, {batch_size}")
+        opt_state = self.init(params) if opt_state is None else opt_state
+        key = jax.random.PRNGKey(seed)
+        history = []
+        bar = tqdm(range(epochs), disable=not progress, desc="train", unit="epoch")
+        for _ in bar:
+            key, k_perm = jax.random.split(key)
+            sums: dict[str, float] = {}
+            count = 0
+            for xb, yb in batches(x, y, batch_size, k_perm):
+                key, k_step = jax.random.split(key)
+                params, opt_state, metrics = self.update(params, opt_state, (xb, yb), k_step)
+                for name, value in metrics.items():
+                    sums[name] = sums.get(name, 0.0) + float(value)
+                count += 1
+            epoch = {name: value / count for name, value in sums.items()}
+            history.append(epoch)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in epoch.items()})
+        return params, opt_state, history
+
+
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, key: Array) -> Iterator[tuple]:
+    """Shuffled full batches of ``(x, y)`` (the remainder is dropped so shapes stay static)."""
+    n = len(x)
+    if n < batch_size:
+        raise ValueError(f"batch_size {batch_size} exceeds the number of samples {n}")
+    order = np.asarray(jax.random.permutation(key, n))
+    for i in range(n // batch_size):
+        idx = order[i * batch_size:(i + 1) * batch_size]
+        yield x[idx], y[idx]
