@@ -16,8 +16,8 @@ import optax
 from neuro import plot, simulate
 from neuro.models import rsnn
 from neuro.neurons import alif
-from neuro.tasks.digit_rows import row_sequences
 from neuro.tasks.data import load_dataset
+from neuro.tasks.digit_rows import row_sequences
 from neuro.train import Trainer, cross_entropy, readout_logits
 
 

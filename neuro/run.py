@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -151,7 +150,7 @@ def simulate(
     bar = tqdm(total=n, initial=done, disable=not progress, unit="step", desc="simulate")
     while done < n:
         stop = min(done + chunk, n)
-        xs = jax.tree_util.tree_map(lambda x: x[done:stop], inputs)
+        xs = jax.tree_util.tree_map(lambda x, a=done, b=stop: x[a:b], inputs)
         state, records = _compiled_scan(step, params, state, xs, monitors=monitors, every=every)
         pieces.append(jax.tree_util.tree_map(np.asarray, records))
         bar.update(stop - done)

@@ -7,8 +7,14 @@ import pytest
 from neuro import spike, surrogate
 from neuro.models import rsnn as rsnn_model
 from neuro.neurons import alif, lif
-from neuro.train import (Trainer, cross_entropy, masked, rate_regularizer, readout_logits,
-                         trainable_mask)
+from neuro.train import (
+    Trainer,
+    cross_entropy,
+    masked,
+    rate_regularizer,
+    readout_logits,
+    trainable_mask,
+)
 
 
 def tiny_task(n=64, steps=30, n_in=6, seed=0):
@@ -107,3 +113,34 @@ def test_input_validation():
         rsnn_model.run(params, jnp.full((5, 2, 6), jnp.nan))
     with pytest.raises(ValueError, match="mode"):
         readout_logits(jnp.ones((3, 2, 2)), "median")
+
+
+def test_gradient_matches_finite_differences_of_the_smooth_surrogate_model():
+    """With no reset, v_t does not depend on spikes, so d/dw sum_t c_t H(v_t(w) - 1) under the
+    sigmoid surrogate equals d/dw sum_t c_t sigmoid(4 (v_t(w) - 1)) -- checked by central finite
+    differences of the smooth model in float64."""
+    with jax.enable_x64(True):
+        xs = jax.random.uniform(jax.random.PRNGKey(7), (120, 4), dtype=jnp.float64) * 3.0
+        c = jnp.linspace(-1.0, 1.0, 120)[:, None]
+
+        def spiking(w):
+            p = lif(tau=10.0, v_th=1.0, reset="none")
+
+            def body(s, x):
+                s, z = p.step(s, x * w)
+                return s, z
+
+            return jnp.sum(c * jax.lax.scan(body, p.init_state(4), xs)[1])
+
+        def smooth(w):
+            a = np.exp(-0.1)
+
+            def body(v, x):
+                v = a * v + (1 - a) * x * w
+                return v, jax.nn.sigmoid(4.0 * (v - 1.0))
+
+            return jnp.sum(c * jax.lax.scan(body, jnp.zeros(4, jnp.float64), xs)[1])
+
+        w0, h = 1.1, 1e-6
+        fd = (smooth(w0 + h) - smooth(w0 - h)) / (2 * h)
+        assert float(jax.grad(spiking)(w0)) == pytest.approx(float(fd), rel=1e-6)

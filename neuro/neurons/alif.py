@@ -36,6 +36,7 @@ from neuro.validation import check_choice, check_finite, check_positive
 
 Array = jax.Array
 FORMS = ("eprop", "lsnn")
+PSEUDO_DERIVATIVE = Surrogate("triangle", 0.3, 1.0)  # 0.3 max(0, 1 - |x|), LSNN and e-prop
 
 
 class ALIFState(NamedTuple):
@@ -58,7 +59,7 @@ class ALIF:
     dt: float = static_field(default=1.0)
     form: str = static_field(default="eprop")
     detach_reset: bool = static_field(default=False)
-    surrogate: Surrogate = static_field(default=Surrogate("triangle", 0.3, 1.0))
+    surrogate: Surrogate = static_field(default=PSEUDO_DERIVATIVE)
     n_ref: int = static_field(default=0)
 
     @property
@@ -107,7 +108,7 @@ def alif(
     dt: float = 1.0,
     form: str = "eprop",
     detach_reset: bool = False,
-    surrogate_fn: str | Surrogate = Surrogate("triangle", 0.3, 1.0),
+    surrogate_fn: str | Surrogate = PSEUDO_DERIVATIVE,
     refractory_steps: int = 0,
 ) -> ALIF:
     """Validated ALIF parameters (see :class:`ALIF`). Errors name the offending parameter."""
