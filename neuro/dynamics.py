@@ -1,0 +1,272 @@
+"""Lyapunov spectra of driven discrete-time maps by the QR (Benettin) method, and linearisation.
+
+A *map* is a pure function ``f(params, state, x_t) -> state`` (any pytree state, any input pytree);
+it is driven by an input sequence ``inputs`` (leading axis = time). Its Lyapunov exponents are the
+average exponential growth rates of infinitesimal perturbations along the driven trajectory.
+
+Algorithm (Benettin et al. 1980; Shimada & Nagashima 1979), lnp.md §4. With the state flattened to a
+vector ``s`` of size ``N`` and ``Q_0`` a random orthonormal ``N x k`` matrix::
+
+    s_t        = f(s_{t-1}, x_t)
+    M_t        = J_t Q_{t-1},         J_t = df/ds at s_{t-1}   (k Jacobian-vector products)
+    Q_t R_t    = qr(M_t)              (signs fixed so that diag R_t > 0)
+    lambda_i   = sum_{t > T_b} log R_t,ii / ((T - T_b) dt)
+
+``M_t`` is computed with ``jax.linearize`` once per step and the JVP ``vmap``-ed over the ``k``
+columns, so no ``N x N`` Jacobian is ever formed; time is one ``lax.scan``. The first ``burn_in``
+steps align ``Q`` with the dominant directions and are not accumulated. Exponents come out sorted
+in decreasing order, in units of 1/(time unit of ``dt``) (1/ms for networks with ``dt`` in ms).
+A zero ``R_ii`` (a rank-deficient step, e.g. ``k`` above the rank of ``J``) contributes
+``log(tiny)`` instead of ``-inf``.
+
+Spiking networks have a discontinuous map (the Heaviside spike), whose Jacobian is zero almost
+everywhere; as lnp.md §4 prescribes (project design), the spectrum of a spiking network is the
+spectrum of its *smoothed map*, in which ``H`` is replaced by ``sigmoid(beta_s (v - V_th)/V_th)`` in
+the spike output and in the reset, driven by the same input sequence (``beta_s = 4``). Model modules
+provide that map (e.g. :func:`neuro.models.hrsnn.smoothed_step`).
+
+Linearisation helpers: :func:`jacobian` (dense ``J_t``), :func:`jacobian_diagonals` (``diag J_t``
+along a trajectory), :func:`local_rates` (the per-unit proxy ``mean_t log|J_t,ii| / dt`` of lnp.md
+§4) and :func:`mean_log_det` (the right-hand side of the determinant identity
+``sum_i lambda_i = mean_t log|det J_t| / dt`` for ``k = N``).
+
+Validated (tests/test_dynamics.py) against the Lorenz-63 flow (0.906, 0, -14.57), the Henon map
+(0.419, -1.623), the logistic map at r = 4 (ln 2), uncoupled leaky units (exactly ``-1/tau_i``),
+constant linear maps (``log|mu_i|/dt``) and the determinant identity.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+Map = Callable[[Any, Any, Any], Any]
+
+
+class LyapunovResult(NamedTuple):
+    """Exponents (decreasing, 1/time unit) and their running estimates.
+
+    ``running[j]`` is the estimate after ``times[j]`` accumulated steps (``times`` in units of
+    ``dt``, counted after the burn-in); ``final_state`` is the state at the end of the trajectory.
+    """
+
+    exponents: np.ndarray
+    running: np.ndarray
+    times: np.ndarray
+    final_state: Any
+
+    @property
+    def lambda_max(self) -> float:
+        return float(self.exponents[0])
+
+    def convergence(self, tail: float = 0.25) -> np.ndarray:
+        """Spread (max - min) of each running estimate over the last ``tail`` of the run.
+
+        A small spread relative to the exponent's size says the estimate has converged.
+        """
+        if not 0.0 < tail <= 1.0:
+            raise ValueError(f"tail must lie in (0, 1]; got {tail}")
+        start = int(len(self.running) * (1.0 - tail))
+        window = self.running[start:]
+        return window.max(axis=0) - window.min(axis=0)
+
+
+def _flat_map(f: Map, unravel: Callable, params: Any, flat: jax.Array, x: Any) -> jax.Array:
+    return ravel_pytree(f(params, unravel(flat), x))[0]
+
+
+def _qr_step(f, unravel, params, carry, x):
+    flat, q = carry
+    new, jvp = jax.linearize(lambda s: _flat_map(f, unravel, params, s, x), flat)
+    m = jax.vmap(jvp, in_axes=1, out_axes=1)(q)
+    q, r = jnp.linalg.qr(m)
+    d = jnp.diagonal(r)
+    sign = jnp.where(d < 0, -1.0, 1.0).astype(q.dtype)
+    q = q * sign[None, :]  # diag(R) > 0
+    tiny = jnp.finfo(d.dtype).tiny
+    return (new, q), jnp.log(jnp.maximum(jnp.abs(d), tiny))
+
+
+@functools.partial(jax.jit, static_argnames=("f", "k", "burn_in"))
+def _spectrum_core(f: Map, params: Any, state0: Any, inputs: Any, key: jax.Array, k: int,
+                   burn_in: int):
+    flat0, unravel = ravel_pytree(state0)
+    n = flat0.shape[0]
+    q0, _ = jnp.linalg.qr(jax.random.normal(key, (n, k), dtype=flat0.dtype))
+    body = functools.partial(_qr_step, f, unravel, params)
+    head = jax.tree_util.tree_map(lambda a: a[:burn_in], inputs)
+    tail = jax.tree_util.tree_map(lambda a: a[burn_in:], inputs)
+    carry = (flat0, q0)
+    if burn_in > 0:
+        carry, _ = jax.lax.scan(body, carry, head)
+    carry, logs = jax.lax.scan(body, carry, tail)
+    return unravel(carry[0]), logs
+
+
+def _num_steps(inputs: Any) -> int:
+    leaves = jax.tree_util.tree_leaves(inputs)
+    if not leaves:
+        raise ValueError("inputs must hold at least one array with a leading time axis")
+    lengths = {int(np.shape(a)[0]) for a in leaves}
+    if len(lengths) != 1:
+        raise ValueError(f"all inputs need the same leading time axis; got lengths {lengths}")
+    return lengths.pop()
+
+
+def lyapunov_spectrum(
+    f: Map,
+    state0: Any,
+    inputs: Any,
+    *,
+    params: Any = None,
+    k: int = 1,
+    dt: float = 1.0,
+    burn_in: int = 500,
+    key: jax.Array | None = None,
+    num_records: int = 200,
+) -> LyapunovResult:
+    """The ``k`` largest Lyapunov exponents of ``f`` driven by ``inputs`` (see module docstring).
+
+    Args:
+        f: pure map ``f(params, state, x_t) -> state``; a module-level function (it is a static
+            compilation key: pass the same object each call to reuse the compiled loop).
+        state0: initial state (any pytree of floating arrays).
+        inputs: pytree of arrays with a common leading time axis of length ``T > burn_in``; use
+            ``jnp.zeros((T, 0))`` for an autonomous map.
+        params: parameters passed to ``f`` (traced: new values do not recompile).
+        k: number of exponents (1 <= k <= state size).
+        dt: time per step; exponents are per unit of ``dt``'s time (``dt = 1`` gives per step).
+        burn_in: steps run before accumulation (``T_b``).
+        key: PRNG key for ``Q_0`` (default ``PRNGKey(0)``).
+        num_records: number of points of the running estimate returned.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int; got {k!r}")
+    if not dt > 0:
+        raise ValueError(f"dt must be positive; got {dt}")
+    if not isinstance(burn_in, int) or burn_in < 0:
+        raise ValueError(f"burn_in must be a non-negative int; got {burn_in!r}")
+    n_state = ravel_pytree(state0)[0].shape[0]
+    if k > n_state:
+        raise ValueError(f"k must not exceed the state size {n_state}; got {k}")
+    total = _num_steps(inputs)
+    if total <= burn_in:
+        raise ValueError(f"inputs must be longer than burn_in={burn_in}; got {total} steps")
+    key = jax.random.PRNGKey(0) if key is None else key
+    final, logs = _spectrum_core(f, params, state0, inputs, key, k, burn_in)
+    logs = np.asarray(logs, dtype=np.float64)
+    steps = logs.shape[0]
+    cum = np.cumsum(logs, axis=0)
+    exps = cum[-1] / (steps * dt)
+    order = np.argsort(-exps, kind="stable")
+    idx = np.unique(np.linspace(1, steps, min(num_records, steps)).astype(int))
+    running = cum[idx - 1] / (idx[:, None] * dt)
+    return LyapunovResult(exps[order], running[:, order], idx * dt, final)
+
+
+def lambda_max(f: Map, state0: Any, inputs: Any, **kwargs: Any) -> float:
+    """The maximal Lyapunov exponent (``k = 1``) of ``f`` along ``inputs``."""
+    return lyapunov_spectrum(f, state0, inputs, k=1, **kwargs).lambda_max
+
+
+# --------------------------------------------------------------------------- linearisation
+
+@functools.partial(jax.jit, static_argnames=("f",))
+def jacobian(f: Map, params: Any, state: Any, x: Any) -> jax.Array:
+    """Dense Jacobian ``df/ds`` of the flattened state at ``(state, x)`` (``jax.jacfwd``)."""
+    flat, unravel = ravel_pytree(state)
+    return jax.jacfwd(lambda s: _flat_map(f, unravel, params, s, x))(flat)
+
+
+@functools.partial(jax.jit, static_argnames=("f", "every"))
+def _diag_core(f, params, state0, inputs, every):
+    flat0, unravel = ravel_pytree(state0)
+    n = _num_steps_traced(inputs)
+
+    def step(flat, x):
+        return _flat_map(f, unravel, params, flat, x)
+
+    def one(flat, x):
+        return step(flat, x), flat
+
+    _, traj = jax.lax.scan(one, flat0, inputs)  # traj[t] = state before input t
+    xs = jax.tree_util.tree_map(lambda a: a[::every], inputs)
+    ss = traj[: n : every]
+    return jax.vmap(lambda s, x: jnp.diagonal(jax.jacfwd(lambda u: step(u, x))(s)))(ss, xs)
+
+
+def _num_steps_traced(inputs: Any) -> int:
+    return jax.tree_util.tree_leaves(inputs)[0].shape[0]
+
+
+def jacobian_diagonals(f: Map, state0: Any, inputs: Any, *, params: Any = None,
+                       every: int = 10) -> np.ndarray:
+    """``diag J_t`` at every ``every``-th step of the trajectory from ``state0`` (shape [T', N]).
+
+    Each sampled diagonal costs one dense Jacobian (N JVPs); sampling keeps that affordable.
+    """
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive int; got {every!r}")
+    _num_steps(inputs)
+    return np.asarray(_diag_core(f, params, state0, inputs, every))
+
+
+def local_rates(f: Map, state0: Any, inputs: Any, *, params: Any = None, dt: float = 1.0,
+                every: int = 10) -> np.ndarray:
+    """Per-unit local contraction rates ``mean_t log|J_t,ii| / dt`` (lnp.md §4 proxy)."""
+    diag = jacobian_diagonals(f, state0, inputs, params=params, every=every)
+    tiny = np.finfo(diag.dtype).tiny
+    return np.log(np.maximum(np.abs(diag), tiny)).mean(axis=0) / dt
+
+
+@functools.partial(jax.jit, static_argnames=("f",))
+def _logdet_core(f, params, state0, inputs):
+    flat0, unravel = ravel_pytree(state0)
+
+    def one(flat, x):
+        step = lambda s: _flat_map(f, unravel, params, s, x)
+        _, logdet = jnp.linalg.slogdet(jax.jacfwd(step)(flat))
+        return step(flat), logdet
+
+    return jax.lax.scan(one, flat0, inputs)[1]
+
+
+def mean_log_det(f: Map, state0: Any, inputs: Any, *, params: Any = None, dt: float = 1.0,
+                 burn_in: int = 0) -> float:
+    """``mean_t log|det J_t| / dt`` over the steps after ``burn_in`` (equals the sum of all
+    Lyapunov exponents, the determinant identity)."""
+    logdets = np.asarray(_logdet_core(f, params, state0, inputs), dtype=np.float64)
+    return float(logdets[burn_in:].mean() / dt)
+
+
+# --------------------------------------------------------------------------- plots
+
+def plot_lyapunov(result: LyapunovResult, path: str, title: str = "") -> None:
+    """Save the spectrum and the running estimates (convergence) to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(np.arange(1, len(result.exponents) + 1), result.exponents, "o-", ms=3)
+    a.axhline(0.0, color="k", lw=0.5)
+    a.set_xlabel("index i")
+    a.set_ylabel("lambda_i")
+    a.set_title("Lyapunov spectrum")
+    b.plot(result.times, result.running[:, : min(5, result.running.shape[1])])
+    b.axhline(0.0, color="k", lw=0.5)
+    b.set_xlabel("accumulated time")
+    b.set_ylabel("running estimate")
+    b.set_title("convergence")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,323 @@
+"""Local plasticity rules: HLOP's lateral subspace circuit, trace STDP, Oja and plain Hebbian.
+
+Lateral subspace circuit (HLOP; Xiao et al., ICLR 2024, pkuxmq/HLOP-SNN ``modules/hlop_module.py``;
+hlop.md §1). ``M`` lateral neurons with weights ``H [M, N]`` read a layer's presynaptic activity
+``x [B, N]``: ``y = H x`` (feedforward, Hebbian), ``x_hat = H^T y`` (feedback, anti-Hebbian).
+Per minibatch the Oja subspace rule runs ``iters`` (5) times on the same batch::
+
+    Y   = X H^T                                   (all active rows, old and new)
+    dH  = clip(Y^T (X - Y H) / B, -clamp, clamp)  (clamp = 10)
+    V   = m V + (1 - m) dH    (m = 0.9)           only rows that are active and not fixed
+    H   = H + lr V
+
+Fixed (old) rows keep ``H`` and ``V`` exactly. New rows learn the principal subspace of what the
+old rows do not explain, because ``Y`` and ``x_hat`` include every active row. Rows are
+orthonormal on creation (``add``); orthonormality afterwards is driven by Oja's rule, not enforced.
+
+Spiking lateral neurons (``spiking=(scale, steps)``, reference defaults 20 and 1000): the lateral
+output is replaced by its spike-count quantisation ``round(clip(y, -s, s)/s * T_h)/T_h * s``, in the
+Hebbian update and in the projection.
+
+Static shapes (project design): ``SubspaceState`` holds ``max_rows`` preallocated rows, an
+``active`` mask and a ``fixed`` mask; :func:`subspace_add` and :func:`subspace_merge` are host-side
+functions of the state (they change the masks), :func:`hebbian_update` is pure and jittable.
+When the active rows form one block ``[0, hi)`` with fixed rows ``[0, lo)`` (always so under
+add/merge), pass ``rows=(lo, hi)``: the fixed rows' output is computed once per batch instead of
+once per iteration and the padding rows are skipped (the result equals the masked update).
+
+Generic rules (usable elsewhere): :func:`stdp_step` (pair-based trace STDP), :func:`oja_update`
+(Oja 1982, per-row), :func:`hebbian` (plain Hebbian with optional decay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuro._pytree import pytree_dataclass, static_field
+from neuro.validation import check_positive
+
+Array = jax.Array
+
+
+class SubspaceState(NamedTuple):
+    """Lateral weights ``weight [M, N]``, momentum ``momentum [M, N]`` and row masks ``[M]``."""
+
+    weight: Array
+    momentum: Array
+    active: Array
+    fixed: Array
+
+
+def subspace_init(n_in: int, max_rows: int) -> SubspaceState:
+    """An empty circuit for ``n_in`` presynaptic inputs with room for ``max_rows`` lateral neurons."""
+    if not isinstance(n_in, int) or n_in < 1:
+        raise ValueError(f"n_in must be a positive int; got {n_in!r}")
+    if not isinstance(max_rows, int) or max_rows < 1:
+        raise ValueError(f"max_rows must be a positive int; got {max_rows!r}")
+    # NumPy-built (then device) arrays: no per-shape compilation of eager JAX ops
+    zeros = jnp.asarray(np.zeros((max_rows, n_in), np.float32))
+    mask = jnp.asarray(np.zeros((max_rows,), bool))
+    return SubspaceState(zeros, zeros, mask, mask)
+
+
+def num_active(state: SubspaceState) -> int:
+    """Number of active rows (host-side)."""
+    return int(np.asarray(state.active).sum())
+
+
+def num_fixed(state: SubspaceState) -> int:
+    """Number of fixed (old, merged) rows (host-side)."""
+    return int(np.asarray(state.fixed).sum())
+
+
+def orthonormal_rows(k: int, n: int, seed: int | Sequence[int] | np.random.Generator = 0
+                     ) -> np.ndarray:
+    """``k <= n`` orthonormal rows ``[k, n]``: QR of a Gaussian matrix with the sign of ``R``'s
+    diagonal folded in (Haar-distributed, as ``torch.nn.init.orthogonal_``)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.normal(size=(n, k)))
+    return (q * np.sign(np.diag(r))).T.astype(np.float32)
+
+
+def subspace_add(state: SubspaceState, k: int,
+                 seed: int | Sequence[int] | np.random.Generator = 0) -> SubspaceState:
+    """Activate ``k`` more rows, initialised with orthonormal rows (:func:`orthonormal_rows`).
+
+    The new rows are orthonormal among themselves, not to the old rows (as in the reference).
+    Their momentum starts at zero. Host-side (NumPy), called between tasks.
+    """
+    lo = num_active(state)
+    m_max, n = state.weight.shape
+    if not isinstance(k, int) or k < 0:
+        raise ValueError(f"k must be a non-negative int; got {k!r}")
+    if lo + k > m_max:
+        raise ValueError(f"k = {k} exceeds the free rows ({m_max - lo} of max_rows = {m_max})")
+    if k > n:
+        raise ValueError(f"k = {k} orthonormal rows do not fit in {n} dimensions")
+    if k == 0:
+        return state
+    weight, momentum = np.array(state.weight), np.array(state.momentum)
+    active = np.array(state.active)
+    weight[lo:lo + k] = orthonormal_rows(k, n, seed)
+    momentum[lo:lo + k] = 0.0
+    active[lo:lo + k] = True
+    return SubspaceState(jnp.asarray(weight), jnp.asarray(momentum), jnp.asarray(active),
+                         state.fixed)
+
+
+def subspace_merge(state: SubspaceState) -> SubspaceState:
+    """After a task: every active row becomes a fixed (old) row."""
+    return state._replace(fixed=state.active)
+
+
+def quantize_lateral(y: Array, spiking: tuple[float, float] | None) -> Array:
+    """Spike-count quantisation of the lateral output (identity when ``spiking`` is None)."""
+    if spiking is None:
+        return y
+    scale, steps = spiking
+    return jnp.round(jnp.clip(y, -scale, scale) / scale * steps) / steps * scale
+
+
+def old_rows(state: SubspaceState) -> Array:
+    """The fixed rows with the others zeroed, ``[M, N]`` (the projection basis)."""
+    return jnp.where(state.fixed[:, None], state.weight, 0.0)
+
+
+def old_gram(state: SubspaceState) -> np.ndarray:
+    """``G = H_old^T H_old [N, N]`` (host-side, NumPy): ``x @ G`` is the old rows' reconstruction
+    and ``x - x @ G`` the projected input, at a cost independent of the number of rows."""
+    h = np.asarray(state.weight)[np.asarray(state.fixed)]
+    return (h.T @ h).astype(np.float32)
+
+
+def project_out(basis: Array, x: Array, spiking: tuple[float, float] | None = None) -> Array:
+    """``x - H^T H x`` for rows of ``x [..., N]`` with ``basis = H [K, N]`` (zero rows allowed).
+
+    HLOP's projected presynaptic input; with GPM's orthonormal basis this is ``x - M M^T x``.
+    """
+    y = quantize_lateral(x @ basis.T, spiking)
+    return x - y @ basis
+
+
+def _oja_delta(x, y, x_hat, clamp):
+    return jnp.clip(y.T @ (x - x_hat) / x.shape[0], -clamp, clamp)
+
+
+def hebbian_update(
+    state: SubspaceState,
+    x: Array,
+    *,
+    lr: float,
+    iters: int = 5,
+    momentum: float = 0.9,
+    clamp: float = 10.0,
+    spiking: tuple[float, float] | None = None,
+    rows: tuple[int, int] | None = None,
+    block: int | None = None,
+    x_hat_old: Array | None = None,
+) -> SubspaceState:
+    """``iters`` Oja-subspace steps on the minibatch ``x [B, N]`` (module docstring). Pure.
+
+    Three equivalent layouts of the work:
+
+    * ``rows=(lo, hi)`` (static) asserts ``fixed = [0, lo)``, ``active = [0, hi)`` and computes
+      only what changes (the old rows' reconstruction once per batch, not once per iteration);
+    * ``block=k`` (static) assumes the learning rows are contiguous, start at the first non-fixed
+      row (found at run time) and number at most ``k``: the same savings, but one compilation
+      serves every task (the old rows are the masked preallocated rows; needs ``k`` spare rows
+      after the last active one);
+    * neither: the masks only, any layout.
+
+    ``x_hat_old`` (with ``rows`` or ``block``, analog lateral neurons only) is the old rows'
+    reconstruction ``x H_old^T H_old`` if the caller already has it, e.g. as ``x @ G`` with the
+    Gram matrix ``G = H_old^T H_old`` (:func:`old_gram`), fixed for a whole task.
+    """
+    if x_hat_old is not None and spiking is not None:
+        raise ValueError("x_hat_old cannot be used with spiking lateral neurons")
+    h, v = state.weight, state.momentum
+    if block is not None:
+        return _block_update(state, x, lr, iters, momentum, clamp, spiking, block, x_hat_old)
+    if rows is None:
+        learn = (state.active & ~state.fixed)[:, None]
+        act = state.active[:, None]
+        for _ in range(iters):
+            hh = jnp.where(act, h, 0.0)
+            y = quantize_lateral(x @ hh.T, spiking)
+            d = _oja_delta(x, y, y @ hh, clamp)
+            v = jnp.where(learn, momentum * v + (1.0 - momentum) * d, v)
+            h = jnp.where(learn, h + lr * v, h)
+        return state._replace(weight=h, momentum=v)
+    lo, hi = rows
+    if hi <= lo:
+        return state
+    h_new, v_new = h[lo:hi], v[lo:hi]
+    if x_hat_old is not None:
+        pass
+    elif lo > 0:
+        h_old = h[:lo]
+        x_hat_old = quantize_lateral(x @ h_old.T, spiking) @ h_old
+    else:
+        x_hat_old = 0.0
+    h_new, v_new = _oja_iterations(x, x_hat_old, h_new, v_new, None, lr, iters, momentum, clamp,
+                                   spiking)
+    return state._replace(weight=h.at[lo:hi].set(h_new), momentum=v.at[lo:hi].set(v_new))
+
+
+def _oja_iterations(x, x_hat_old, h_new, v_new, learn, lr, iters, momentum, clamp, spiking):
+    def body(_, carry):
+        h_new, v_new = carry
+        y = quantize_lateral(x @ h_new.T, spiking)
+        d = _oja_delta(x, y, x_hat_old + y @ h_new, clamp)
+        v_next = momentum * v_new + (1.0 - momentum) * d
+        h_next = h_new + lr * v_next
+        if learn is not None:
+            v_next = jnp.where(learn, v_next, v_new)
+            h_next = jnp.where(learn, h_next, h_new)
+        return h_next, v_next
+
+    return jax.lax.fori_loop(0, iters, body, (h_new, v_new))
+
+
+def _block_update(state, x, lr, iters, momentum, clamp, spiking, block, x_hat_old):
+    h, v = state.weight, state.momentum
+    lo = jnp.sum(state.fixed).astype(jnp.int32)
+    if x_hat_old is None:
+        h_old = old_rows(state)
+        x_hat_old = quantize_lateral(x @ h_old.T, spiking) @ h_old
+    learn = jax.lax.dynamic_slice_in_dim(state.active & ~state.fixed, lo, block)[:, None]
+    h_new = jnp.where(learn, jax.lax.dynamic_slice_in_dim(h, lo, block), 0.0)
+    v_new = jax.lax.dynamic_slice_in_dim(v, lo, block)
+    h_new, v_new = _oja_iterations(x, x_hat_old, h_new, v_new, learn, lr, iters, momentum, clamp,
+                                   spiking)
+    h_blk = jnp.where(learn, h_new, jax.lax.dynamic_slice_in_dim(h, lo, block))
+    return state._replace(weight=jax.lax.dynamic_update_slice_in_dim(h, h_blk, lo, 0),
+                          momentum=jax.lax.dynamic_update_slice_in_dim(v, v_new, lo, 0))
+
+
+def orthonormality_error(rows: Array) -> float:
+    """``max |H H^T - I|`` over the given rows (host-side diagnostic)."""
+    rows = np.asarray(rows, np.float64)
+    return float(np.abs(rows @ rows.T - np.eye(len(rows))).max()) if len(rows) else 0.0
+
+
+# --- generic local rules ---------------------------------------------------------------------
+
+
+@pytree_dataclass
+class STDP:
+    """Pair-based trace STDP parameters (all-to-all pairing through exponential traces).
+
+    Per step (``dt``)::
+
+        x_pre  <- x_pre  exp(-dt/tau_plus)     x_post <- x_post exp(-dt/tau_minus)   (decay)
+        dW_ij   = a_plus x_pre_j z_post_i - a_minus x_post_i z_pre_j               (decayed traces)
+        x_pre  += z_pre                        x_post += z_post
+        W       = clip(W + dW, w_min, w_max)
+
+    so a pre spike ``d > 0`` steps before a post spike gives ``a_plus exp(-d dt/tau_plus)`` and the
+    reverse order ``-a_minus exp(-d dt/tau_minus)``; simultaneous spikes give 0. ``W [N_post, N_pre]``.
+    (Song, Miller & Abbott 2000; trace form as in Brian2's STDP example.)
+    """
+
+    a_plus: Array
+    a_minus: Array
+    tau_plus: float = static_field(default=20.0)
+    tau_minus: float = static_field(default=20.0)
+    dt: float = static_field(default=1.0)
+    w_min: float = static_field(default=-np.inf)
+    w_max: float = static_field(default=np.inf)
+
+
+class STDPState(NamedTuple):
+    pre_trace: Array
+    post_trace: Array
+
+
+def stdp(a_plus: float = 0.01, a_minus: float = 0.0105, tau_plus: float = 20.0,
+         tau_minus: float = 20.0, *, dt: float = 1.0, w_min: float = -np.inf,
+         w_max: float = np.inf) -> STDP:
+    """Validated STDP parameters (defaults: Song et al. 2000 ratios, time in ms)."""
+    check_positive("a_plus", a_plus, allow_zero=True)
+    check_positive("a_minus", a_minus, allow_zero=True)
+    check_positive("tau_plus", tau_plus)
+    check_positive("tau_minus", tau_minus)
+    check_positive("dt", dt)
+    if not w_min < w_max:
+        raise ValueError(f"w_min must be < w_max; got {w_min} and {w_max}")
+    return STDP(jnp.asarray(a_plus, jnp.float32), jnp.asarray(a_minus, jnp.float32),
+                float(tau_plus), float(tau_minus), float(dt), float(w_min), float(w_max))
+
+
+def stdp_init(n_pre: int, n_post: int) -> STDPState:
+    return STDPState(jnp.zeros((n_pre,), jnp.float32), jnp.zeros((n_post,), jnp.float32))
+
+
+def stdp_step(params: STDP, state: STDPState, weight: Array, pre: Array,
+              post: Array) -> tuple[STDPState, Array]:
+    """One STDP step for spikes ``pre [N_pre]``, ``post [N_post]``; returns (traces, weights)."""
+    xp = state.pre_trace * np.exp(-params.dt / params.tau_plus)
+    xq = state.post_trace * np.exp(-params.dt / params.tau_minus)
+    dw = params.a_plus * jnp.outer(post, xp) - params.a_minus * jnp.outer(xq, pre)
+    weight = jnp.clip(weight + dw, params.w_min, params.w_max)
+    return STDPState(xp + pre, xq + post), weight
+
+
+def oja_update(weight: Array, x: Array, lr: float) -> Array:
+    """Oja's rule per row, batch-averaged: ``y = W x``, ``dW_i = lr <y_i (x - y_i W_i)>``.
+
+    Each row converges to the (unit-norm) leading principal direction of ``x`` (Oja 1982); for
+    a subspace, use :func:`hebbian_update`. ``weight [M, N]``, ``x [B, N]``.
+    """
+    y = x @ weight.T
+    b = x.shape[0]
+    return weight + lr * (y.T @ x - jnp.sum(y * y, axis=0)[:, None] * weight) / b
+
+
+def hebbian(weight: Array, pre: Array, post: Array, lr: float, decay: float = 0.0) -> Array:
+    """Plain Hebbian rule ``dW = lr <post pre^T> - decay W`` for ``pre [B, N]``, ``post [B, M]``."""
+    return weight + lr * post.T @ pre / pre.shape[0] - decay * weight

@@ -1,0 +1,244 @@
+"""Pruning experiments: dense HRSNN -> pruned network (LNP or a baseline) -> task scores.
+
+Protocol (lnp.md §5-§8, project settings):
+
+* The dense network is an :func:`neuro.models.hrsnn.hrsnn` of ``n`` neurons (radius 20, input
+  scale 3: near the edge of stability of the smoothed map under noise drive) with a 3-d
+  construction input used by the task-agnostic steps (LNP's probe, the Lyapunov exponents).
+* Each task gets its own dense random input matrix ``W_in`` (``[n, D]``, uniform in
+  ``+-input_scale sqrt(3/D)``); a pruned network uses the rows of its kept neurons, so dense and
+  pruned networks see the same input weights. Input and readout are never pruned.
+* LNP runs once per seed, before any training, and the same pruned network serves every task.
+  AP (activity-based pruning) is task-specific: it prunes the dense network by the rates measured
+  on that task's training inputs. Random and magnitude pruning run once per seed. All baselines
+  match LNP's neuron and synapse counts (or the counts of :func:`neuro.prune.targets` when LNP
+  is not run).
+* Prediction: one-step (``horizon`` 1) ridge readout, test NRMSE (:mod:`neuro.tasks.prediction`).
+  Classification: scikit-learn digits, each image a constant input for ``steps`` steps; features
+  are spike counts and mean membrane potentials; ridge classifier (one-hot targets, ``lambda``
+  chosen on a held-out fifth of the training set); test accuracy.
+* ``lambda_max``: maximal Lyapunov exponent (1/ms) of the smoothed map under Gaussian noise
+  through the construction input (2,000 steps, 500 burn-in).
+* ``spectrum_w1``: Wasserstein distance between the eigenvalue moduli of the pruned and the
+  dense recurrent weights.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuro import prune as P
+from neuro._pytree import replace
+from neuro.models.hrsnn import HRSNN, hrsnn, spiking_step
+from neuro.run import scan_steps
+from neuro.tasks import prediction
+from neuro.tasks.data import load_dataset
+from neuro.validation import check_choice
+
+TASKS = ("lorenz", "rossler", "mackey-glass", "digits")
+INPUT_SCALE = 3.0
+RADIUS = 20.0
+
+
+def build_dense(seed: int, n: int = 500, **kwargs: Any) -> HRSNN:
+    """The dense HRSNN of an experiment (3 construction inputs)."""
+    kw = {"radius": RADIUS, "input_scale": INPUT_SCALE, **kwargs}
+    return hrsnn(jax.random.PRNGKey(seed), n, 3, **kw)
+
+
+def task_input(seed: int, n: int, dim: int) -> np.ndarray:
+    """The dense input matrix of a task (``[n, dim]``), shared by all pruned versions."""
+    rng = np.random.default_rng([seed, dim, 7])
+    return (rng.uniform(-1.0, 1.0, (n, dim)) * INPUT_SCALE * np.sqrt(3.0 / dim)).astype(np.float32)
+
+
+def for_task(net: HRSNN, keep: np.ndarray | None, w_in_dense: np.ndarray) -> HRSNN:
+    rows = w_in_dense if keep is None else w_in_dense[keep]
+    return replace(net, w_in=jnp.asarray(rows))
+
+
+@functools.partial(jax.jit, static_argnames=("steps",))
+def _digit_features(net: HRSNN, x: jax.Array, steps: int):
+    inputs = jnp.broadcast_to(x, (steps, *x.shape))
+    _, rec = scan_steps(spiking_step, net, net.init_state((x.shape[0],)), inputs,
+                        monitors=("spikes", "v"))
+    return jnp.concatenate([rec["spikes"].sum(0), rec["v"].mean(0)], axis=1), rec["spikes"].mean(
+        (0, 1))
+
+
+def digits_accuracy(net: HRSNN, data=None, *, steps: int = 20) -> tuple[float, np.ndarray]:
+    """Test accuracy of a ridge classifier on the network's responses to the digits; also the
+    per-neuron mean spike count per step on the training images."""
+    data = load_dataset("digits") if data is None else data
+    f_tr, rates = _digit_features(net, jnp.asarray(data.x_train), steps)
+    f_te, _ = _digit_features(net, jnp.asarray(data.x_test), steps)
+    f_tr, f_te = np.asarray(f_tr, np.float64), np.asarray(f_te, np.float64)
+    mu, sd = f_tr.mean(0), f_tr.std(0) + 1e-8
+    f_tr, f_te = (f_tr - mu) / sd, (f_te - mu) / sd
+    y = np.eye(data.num_classes)[data.y_train]
+    cut = 4 * len(f_tr) // 5
+    best = None
+    for lam in prediction.RIDGES:
+        w = prediction.ridge_fit(f_tr[:cut], y[:cut], lam * cut)
+        acc = np.mean(prediction.ridge_predict(f_tr[cut:], w).argmax(1) == data.y_train[cut:])
+        if best is None or acc > best[0]:
+            best = (acc, lam)
+    w = prediction.ridge_fit(f_tr, y, best[1] * len(f_tr))
+    acc = float(np.mean(prediction.ridge_predict(f_te, w).argmax(1) == data.y_test))
+    return acc, np.asarray(rates)
+
+
+def evaluate_task(net: HRSNN, keep, task: str, seed: int, n_dense: int, *, scale: float = 1.0,
+                  horizon: int = 1, cache: dict | None = None) -> tuple[float, np.ndarray]:
+    """``(score, rates)``: NRMSE for prediction tasks (``horizon`` samples ahead), accuracy for
+    digits."""
+    cache = {} if cache is None else cache
+    if task == "digits":
+        data = cache.setdefault("digits", None) or load_dataset("digits")
+        cache["digits"] = data
+        w_in = task_input(seed, n_dense, data.x_train.shape[1])
+        return digits_accuracy(for_task(net, keep, w_in), data)
+    key = ("series", task, scale, horizon)
+    series = cache.get(key) or prediction.make_series(task, scale=scale, horizon=horizon)
+    cache[key] = series
+    w_in = task_input(seed, n_dense, series.x.shape[1])
+    res = prediction.evaluate(spiking_step, for_task(net, keep, w_in), series, horizon=horizon)
+    return res.nrmse, res.rates
+
+
+def lambda_max(net: HRSNN, seed: int, steps: int = 2000) -> float:
+    drive = P.noise_drive(jax.random.PRNGKey(1000 + seed), steps, net.w_in.shape[1])
+    return P.max_lyapunov(net, drive, burn_in=500).lambda_max
+
+
+def prune(method: str, dense: HRSNN, seed: int, *, node_fraction: float = 0.5,
+          synapse_fraction: float = 0.5, counts: tuple[int, int] | None = None,
+          rates: np.ndarray | None = None, trials: int = 12) -> P.PruneResult:
+    """Prune ``dense`` by ``method`` (``rates`` needed for ``activity``; ``counts`` = (neurons,
+    synapses) to match, default :func:`neuro.prune.targets`)."""
+    check_choice("method", method, P.METHODS)
+    n_keep, n_syn = counts or P.targets(dense, node_fraction, synapse_fraction)
+    if method == "none":
+        return P.PruneResult(dense, np.arange(dense.num_neurons), {})
+    if method == "lnp":
+        return P.lnp(dense, jax.random.PRNGKey(seed), node_fraction=node_fraction,
+                     synapse_fraction=synapse_fraction, trials=trials)
+    if method == "activity":
+        if rates is None:
+            raise ValueError("activity pruning needs the dense network's rates on the task")
+        return P.activity_prune(dense, rates, n_keep, n_syn)
+    if method == "random":
+        return P.random_prune(dense, np.random.default_rng(seed), n_keep, n_syn)
+    return P.magnitude_prune(dense, n_keep, n_syn)
+
+
+def run_experiment(*, seeds=(0, 1, 2), n: int = 500, tasks=TASKS,
+                   methods=("lnp", "activity", "random", "magnitude"), node_fraction: float = 0.5,
+                   synapse_fraction: float = 0.5, scale: float = 1.0, trials: int = 12,
+                   progress: bool = True) -> list[dict]:
+    """Rows ``{seed, method, task, neurons, synapses, lambda_max, score, spectrum_w1, seconds}``
+    (``method == "dense"`` rows are the unpruned network). Baselines match LNP's counts."""
+    from tqdm.auto import tqdm
+
+    rows: list[dict] = []
+    cache: dict = {}
+    bar = tqdm(total=len(seeds) * (1 + len(methods)) * len(tasks), disable=not progress,
+               desc="pruning experiment")
+    for seed in seeds:
+        dense = build_dense(seed, n)
+        lam_dense = lambda_max(dense, seed)
+        dense_rates = {}
+        for task in tasks:
+            t0 = time.time()
+            score, rates = evaluate_task(dense, None, task, seed, n, scale=scale, cache=cache)
+            dense_rates[task] = rates
+            rows.append(dict(seed=seed, method="dense", task=task, neurons=dense.num_neurons,
+                             synapses=dense.num_synapses, lambda_max=lam_dense, score=score,
+                             spectrum_w1=0.0, seconds=time.time() - t0))
+            bar.update()
+        counts = None
+        pruned: dict[str, P.PruneResult] = {}
+        if "lnp" in methods:
+            t0 = time.time()
+            pruned["lnp"] = prune("lnp", dense, seed, node_fraction=node_fraction,
+                                  synapse_fraction=synapse_fraction, trials=trials)
+            pruned["lnp"].info["seconds"] = time.time() - t0
+            counts = (pruned["lnp"].net.num_neurons, pruned["lnp"].net.num_synapses)
+        for method in methods:
+            for task in tasks:
+                t0 = time.time()
+                if method == "activity":
+                    res = prune(method, dense, seed, node_fraction=node_fraction,
+                                synapse_fraction=synapse_fraction, counts=counts,
+                                rates=dense_rates[task])
+                else:
+                    if method not in pruned:
+                        pruned[method] = prune(method, dense, seed, node_fraction=node_fraction,
+                                               synapse_fraction=synapse_fraction, counts=counts)
+                    res = pruned[method]
+                score, _ = evaluate_task(res.net, res.keep, task, seed, n, scale=scale,
+                                         cache=cache)
+                key = (method, task if method == "activity" else None)
+                if key not in pruned:
+                    pruned[key] = (lambda_max(res.net, seed),
+                                   P.spectrum_distance(dense.w_rec, res.net.w_rec))
+                lam, w1 = pruned[key]
+                rows.append(dict(seed=seed, method=method, task=task, neurons=res.net.num_neurons,
+                                 synapses=res.net.num_synapses, lambda_max=lam, score=score,
+                                 spectrum_w1=w1, seconds=time.time() - t0))
+                bar.update()
+    bar.close()
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation over seeds per (method, task)."""
+    out = []
+    keys = sorted({(r["method"], r["task"]) for r in rows},
+                  key=lambda k: (["dense", *P.METHODS].index(k[0]), TASKS.index(k[1])))
+    for method, task in keys:
+        sel = [r for r in rows if r["method"] == method and r["task"] == task]
+        agg = {"method": method, "task": task, "seeds": len(sel)}
+        for f in ("neurons", "synapses", "lambda_max", "score", "spectrum_w1"):
+            vals = np.array([r[f] for r in sel], float)
+            agg[f] = float(vals.mean())
+            agg[f + "_std"] = float(vals.std())
+        out.append(agg)
+    return out
+
+
+def format_table(summary: list[dict]) -> str:
+    lines = [f"{'method':10s} {'task':13s} {'neurons':>8s} {'synapses':>9s} {'lambda_max':>18s} "
+             f"{'score':>18s} {'W1(eig)':>14s}"]
+    for s in summary:
+        lines.append(
+            f"{s['method']:10s} {s['task']:13s} {s['neurons']:8.0f} {s['synapses']:9.0f} "
+            f"{s['lambda_max']:9.4f}+-{s['lambda_max_std']:.4f} "
+            f"{s['score']:9.4f}+-{s['score_std']:.4f} "
+            f"{s['spectrum_w1']:7.3f}+-{s['spectrum_w1_std']:.3f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="LNP vs baselines over seeds and tasks")
+    ap.add_argument("--neurons", type=int, default=500)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--scale", type=float, default=1.0, help="series split-size multiplier")
+    ap.add_argument("--trials", type=int, default=12)
+    ap.add_argument("--json", default=None, help="write the rows to this file")
+    a = ap.parse_args()
+    rows = run_experiment(seeds=tuple(range(a.seeds)), n=a.neurons, scale=a.scale,
+                          trials=a.trials)
+    print(format_table(summarise(rows)))
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(rows, fh, indent=1)

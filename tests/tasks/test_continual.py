@@ -1,0 +1,94 @@
+"""Task streams, the continual-learning protocol, checkpoint/resume and HLOP vs fine-tuning."""
+
+import numpy as np
+import pytest
+
+from neuro.tasks import continual as cl
+from neuro.tasks.data import load_dataset
+
+TINY = dict(hidden=(64, 64), epochs=2, batch=32, timesteps=10, fwt=False)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def test_permuted_stream(digits):
+    s = cl.permuted_tasks(digits, n_tasks=3, seed=1)
+    assert len(s) == 3 and s.heads == 1 and s.classes == 10 and s.input_dim == 64
+    a, b = s.tasks[0], s.tasks[1]
+    # same images, different fixed permutations, same labels; normalised inputs
+    assert np.array_equal(a.y_train, b.y_train)
+    assert np.allclose(np.sort(a.x_train[0]), np.sort(b.x_train[0]))
+    assert not np.allclose(a.x_train, b.x_train)
+    assert abs(float(a.x_train.mean())) < 1e-3 and abs(float(a.x_train.std()) - 1) < 1e-3
+    again = cl.permuted_tasks(digits, n_tasks=3, seed=1)
+    assert np.array_equal(again.tasks[2].x_test, s.tasks[2].x_test)
+
+
+def test_split_streams(digits):
+    t = cl.split_tasks(digits, "task")
+    assert len(t) == 5 and t.heads == 5 and t.classes == 2
+    for i, task in enumerate(t.tasks):
+        assert task.head == i and set(np.unique(task.y_train)) == {0, 1}
+    c = cl.split_tasks(digits, "class")
+    assert c.heads == 1 and c.classes == 10
+    assert set(np.unique(c.tasks[3].y_test)) == {6, 7}
+    with pytest.raises(ValueError, match="mode"):
+        cl.split_tasks(digits, "domain")
+
+
+def test_hlop_schedule_matches_reference_pmnist():
+    plan = cl.hlop_schedule((784, 800, 800), 10, cl.HLOPConfig())
+    assert plan[0] == (80, 200, 100)
+    assert [p[0] for p in plan[1:]] == [70, 70, 50, 50, 50, 30, 30, 30, 10]
+    assert tuple(map(sum, zip(*plan, strict=True))) == (470, 590, 490)
+
+
+def test_run_config_validation():
+    with pytest.raises(ValueError, match="method"):
+        cl.RunConfig(method="replay")
+    with pytest.raises(ValueError, match="epochs"):
+        cl.RunConfig(epochs=0)
+    with pytest.raises(ValueError, match="benchmark"):
+        cl.make_stream("cifar")
+
+
+def test_hlop_beats_finetuning_and_keeps_rows_orthonormal(digits):
+    """Tiny permuted-digits run (4 tasks): the qualitative HLOP result of hlop.md §8.3."""
+    stream = cl.permuted_tasks(digits, n_tasks=4)
+    ft = cl.run_continual(stream, cl.RunConfig(method="finetune", **TINY))
+    hl = cl.run_continual(stream, cl.RunConfig(method="hlop", **TINY))
+    assert hl["acc"] - ft["acc"] >= 10.0, (hl["acc"], ft["acc"])
+    assert hl["bwt"] >= -8.0, hl["bwt"]
+    assert max(hl["orthonormality_error"][:2]) < 0.3
+    r = np.asarray(hl["accuracy_matrix"])
+    assert r.shape == (4, 4) and np.all(np.triu(r, 1) == 0)
+
+
+def test_checkpoint_resume_reproduces_the_run(digits, tmp_path, monkeypatch):
+    stream = cl.permuted_tasks(digits, n_tasks=3)
+    rc = cl.RunConfig(method="gpm", hidden=(16, 16), epochs=1, batch=64, timesteps=4)
+    full = cl.run_continual(stream, rc)
+    ckpt = tmp_path / "run.npz"
+    calls = {"n": 0}
+    real = cl.evaluate
+
+    def crash_in_task_2(*args, **kwargs):
+        calls["n"] += 1
+        # baseline (3 tasks) + task 0 (2 evals) + task 1 (3 evals); then fail inside task 2
+        if calls["n"] > 3 + 2 + 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cl, "evaluate", crash_in_task_2)
+    with pytest.raises(KeyboardInterrupt):
+        cl.run_continual(stream, rc, checkpoint=ckpt)
+    monkeypatch.setattr(cl, "evaluate", real)
+    resumed = cl.run_continual(stream, rc, checkpoint=ckpt)
+    np.testing.assert_allclose(resumed["accuracy_matrix"], full["accuracy_matrix"], atol=1e-6)
+    assert resumed["subspace_sizes"] == full["subspace_sizes"]
+    other = cl.RunConfig(method="gpm", hidden=(16, 16), epochs=2, batch=64, timesteps=4)
+    with pytest.raises(ValueError, match="different run"):
+        cl.run_continual(stream, other, checkpoint=ckpt)
