@@ -73,9 +73,16 @@ def cpu_seconds() -> float:
 
 
 def peak_mb() -> float:
-    usage = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return usage / 1024.0
+    """Peak resident memory of this process (VmHWM: reset by exec, unlike ru_maxrss, which a
+    worker inherits from the forking driver) or of its largest child (Brian2's binary)."""
+    own = 0.0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                own = float(line.split()[1])
+    except OSError:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024.0
 
 
 # ----------------------------------------------------------------------------- workers
@@ -449,13 +456,15 @@ def plot_scaling(rows, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name in dict.fromkeys(r["simulator"] for r in rows):
-        pts = sorted((r["n"], r["seconds_per_bio_second"]) for r in rows if r["simulator"] == name)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
-    ax.set(xscale="log", yscale="log", xlabel="neurons N (in-degree 80)",
-           ylabel="run time per biological second (s)", title="COBA, dt = 0.1 ms")
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in ((axes[0], "seconds_per_bio_second", "wall-clock"),
+                           (axes[1], "cpu_seconds_per_bio_second", "CPU (all threads)")):
+        for name in dict.fromkeys(r["simulator"] for r in rows):
+            pts = sorted((r["n"], r[key]) for r in rows if r["simulator"] == name)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
+        ax.set(xscale="log", yscale="log", xlabel="neurons N (in-degree 80)",
+               ylabel=f"{label} s per biological second", title=f"COBA, dt = 0.1 ms: {label}")
+    axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

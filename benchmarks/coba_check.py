@@ -69,7 +69,7 @@ def run_brian2(net, state, steps: int, target: str) -> np.ndarray:
     for c, var, offset in ((0, "ge", 0), (1, "gi", n_exc)):
         sel = ch == c
         src = group[:n_exc] if c == 0 else group[n_exc:]
-        s = b2.Synapses(src, group, "w : 1", on_pre=f"{var} += w")
+        s = b2.Synapses(src, group, "w : 1", on_pre=f"{var} += w", namespace={})
         s.connect(i=pre[sel] - offset, j=post[sel])
         s.w = w[sel]
         syn.append(s)

@@ -58,6 +58,7 @@ KINDS = ("coba", "cuba")
 VARIANTS = ("standard", "brainpy")
 METHODS = ("exp_euler", "euler")
 IN_DEGREE = 80
+MAX_DENSE = 10000  # the dense reference backend holds 2 N^2 weights
 EXC_FRACTION = 0.8
 
 #: default parameters (mV, ms); "coba"/"cuba" select the Brette 2007 benchmark.
@@ -239,6 +240,9 @@ def ei_network(
     check_positive("in_degree", in_degree)
     if in_degree > n:
         raise ValueError(f"in_degree must be at most n={n}; got {in_degree:g}")
+    if backend == "dense" and n > MAX_DENSE:
+        raise ValueError(f"backend='dense' (the reference) stores 2 n^2 weights; use it for "
+                         f"n <= {MAX_DENSE}, got n={n}")
     n_exc = int(round(EXC_FRACTION * n))
     n_exc = min(max(n_exc, 1), n - 1)
     if drive is None:

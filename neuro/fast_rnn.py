@@ -48,8 +48,6 @@ import jax.numpy as jnp
 
 Array = jax.Array
 NeuronStep = Callable[[Any, Any, Array], tuple[Any, Array]]
-import os
-_UNROLL = int(os.environ.get("NEURO_UNROLL", "1"))
 
 
 @functools.cache
@@ -115,7 +113,7 @@ def _scan_forward(step, events, neuron, w_in, b, w, xs, state0, z0):
         return (state_new, z_new), (z_new, z, state, i_t)
 
     (state_t, z_t), (zs, z_prev, states_prev, i_all) = jax.lax.scan(
-        body, (state0, z0), currents, unroll=_UNROLL
+        body, (state0, z0), currents
     )
     return (zs, state_t, z_t), (z_prev, states_prev, i_all)
 
@@ -155,8 +153,7 @@ def _bwd(step, events, residuals, cotangents):
 
     g_neuron0 = jax.tree_util.tree_map(_zero_cotangent, neuron)
     (g_state0, g_z0, g_neuron), deltas = jax.lax.scan(
-        body, (g_state_t, g_z_t, g_neuron0), (states_prev, i_all, g_zs), reverse=True,
-        unroll=_UNROLL,
+        body, (g_state_t, g_z_t, g_neuron0), (states_prev, i_all, g_zs), reverse=True
     )
     d2 = deltas.reshape(n_steps * batch, n)
     x2 = xs.reshape(n_steps * batch, -1)

@@ -55,12 +55,12 @@ def numpy_network(net, state, n_steps):
                                            ("cuba", "brainpy")])
 def test_event_dense_and_numpy_identical_first_100ms_float64(kind, variant):
     with jax.enable_x64(True):
-        net_e, s0 = coba.ei_network(kind, 500, variant=variant, seed=3, backend="event",
+        net_e, s0 = coba.ei_network(kind, 400, variant=variant, seed=3, backend="event",
                                     spikes_per_round=8)
-        net_d, s0d = coba.ei_network(kind, 500, variant=variant, seed=3, backend="dense")
+        net_d, s0d = coba.ei_network(kind, 400, variant=variant, seed=3, backend="dense")
         assert net_e.decay.dtype == jnp.float64
-        r_e = coba.run(net_e, s0, 1000, record=500)
-        r_d = coba.run(net_d, s0d, 1000, record=500)
+        r_e = coba.run(net_e, s0, 1000, record=400)
+        r_d = coba.run(net_d, s0d, 1000, record=400)
         raster_e, raster_d = np.asarray(r_e.raster), np.asarray(r_d.raster)
         ref = numpy_network(net_e, s0, 1000)
     assert raster_e.sum() > 100  # the network is active
@@ -71,6 +71,7 @@ def test_event_dense_and_numpy_identical_first_100ms_float64(kind, variant):
     assert int(np.asarray(r_e.events).sum()) == int((raster_e * deg).sum())
 
 
+@pytest.mark.slow
 def test_event_and_dense_rates_agree_float32():
     net_e, s0 = coba.coba_network(300, variant="brainpy", seed=4)
     net_d, _ = coba.coba_network(300, variant="brainpy", seed=4, backend="dense")
@@ -154,6 +155,7 @@ def test_cv_isi_of_regular_and_poisson_trains():
         (dict(in_degree=500, n=100), "in_degree"),
         (dict(v0=np.zeros(3), n=100), "v0"),
         (dict(bogus=1.0), "bogus"),
+        (dict(n=20000, backend="dense"), "dense"),
     ],
 )
 def test_bad_input_names_the_parameter(kwargs, name):

@@ -35,7 +35,8 @@ def _loss(params, xs, labels, fused, remat_chunk=None, sparse=False):
     return loss + 0.1 * jnp.sum(rec["spikes"].mean(axis=(0, 1)) ** 2)
 
 
-@pytest.mark.parametrize("name", sorted(NEURONS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "alif_eprop"
+                                  else n for n in sorted(NEURONS)])
 def test_fused_matches_plain_autodiff(name):
     params, xs, labels = _setup(NEURONS[name]())
     plain = rsnn_model.run(params, xs, fused=False)
