@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.validation import check_last_dim, check_positive
@@ -176,5 +177,6 @@ def leaky_readout(key: Array, n_in: int, n_out: int, *, tau: float = 20.0, dt: f
 def check_input(name: str, x: Array, n_in: int) -> None:
     """Validate a user input array: last dimension ``n_in`` and no NaN (named in the error)."""
     check_last_dim(name, x, n_in)
-    if not isinstance(x, jax.core.Tracer) and bool(jnp.any(jnp.isnan(jnp.asarray(x)))):
+    # NumPy, not jnp: a concrete array captured under jit must not become a tracer here.
+    if not isinstance(x, jax.core.Tracer) and np.isnan(np.asarray(x)).any():
         raise ValueError(f"{name} contains NaN")

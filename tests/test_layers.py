@@ -45,3 +45,16 @@ def test_bad_sizes():
         dense(jax.random.PRNGKey(0), 3, 0)
     with pytest.raises(ValueError, match="tau"):
         exp_synapse(tau=0.0)
+
+
+def test_input_check_works_on_arrays_captured_under_jit():
+    from neuro.layers import check_input
+
+    xs = jnp.ones((3, 4))
+
+    @jax.jit
+    def f(w):
+        check_input("xs", xs, 4)
+        return (xs * w).sum()
+
+    assert float(f(2.0)) == 24.0
