@@ -88,12 +88,16 @@ def peak_mb() -> float:
 # ----------------------------------------------------------------------------- workers
 
 
-def worker_neuro(data, duration: float, repeats: int) -> dict:
+def worker_neuro(data, duration: float, repeats: int, threads: int = 1) -> dict:
     import jax
     import numpy as np
 
     from neuro import connect
+    from neuro.cli.simulate import limit_cpu_threads
     from neuro.models import coba
+
+    if threads:
+        limit_cpu_threads(threads)
 
     n, n_exc = int(data["n"]), int(data["n_exc"])
     is_inh = np.arange(n) >= n_exc
@@ -311,7 +315,8 @@ def worker_main(args) -> None:
     import numpy as np
 
     data = dict(np.load(args.data))
-    fns = {"neuro": worker_neuro, "numpy": worker_numpy, "brainpy": worker_brainpy,
+    fns = {"neuro": lambda *a: worker_neuro(*a, threads=args.threads),
+           "numpy": worker_numpy, "brainpy": worker_brainpy,
            "brian2-numpy": lambda *a: worker_brian2(*a, target="numpy"),
            "brian2-cython": lambda *a: worker_brian2(*a, target="cython"),
            "brian2-cpp": lambda *a: worker_brian2(*a, target="cpp")}
@@ -343,11 +348,11 @@ def importable(python: str, module: str) -> bool:
 
 
 def run_worker(python: str, name: str, data: Path, duration: float, repeats: int,
-               timeout: float) -> dict:
+               timeout: float, threads: int = 1) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [python, str(Path(__file__).resolve()), "--worker", name, "--data", str(data),
-           "--duration", str(duration), "--repeats", str(repeats)]
+           "--duration", str(duration), "--repeats", str(repeats), "--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -374,6 +379,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="FILE", default=None, help="also save rows as JSON")
     parser.add_argument("--plot", metavar="FILE", default=None,
                         help="plot run time vs synaptic events per size")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="XLA:CPU threads for neuro (default 1, faster here; 0 = XLA default)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -391,7 +398,8 @@ def main(argv=None) -> int:
                 continue
             plan.append((n, scaled))
     print(f"# COBA (BrainPy variant: I = 20 mV, V0 ~ N(-55, 5) mV), dt = 0.1 ms, "
-          f"{args.duration:g} s biological, median of {args.repeats}; peers python: "
+          f"{args.duration:g} s biological, median of {args.repeats}; neuro XLA threads: "
+          f"{args.threads or 'default'}; peers python: "
           f"{peers_python}; {os.cpu_count()} CPUs", flush=True)
     available = {}
     for peer in PEERS:
@@ -419,7 +427,8 @@ def main(argv=None) -> int:
         for name in ["neuro"] + [p for p in peers if p in available]:
             python = sys.executable if name == "neuro" else available[name]
             try:
-                res = run_worker(python, name, data, args.duration, args.repeats, args.timeout)
+                res = run_worker(python, name, data, args.duration, args.repeats, args.timeout,
+                                 args.threads)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 print(f"# {name} at N={n}: {exc}", flush=True)
                 continue

@@ -38,6 +38,7 @@ def test_simulate_text_output(capsys):
         (["--duration", "0"], "--duration"),
         (["--dt", "7"], "dt"),
         (["--record", "5000", "--neurons", "100"], "--record"),
+        (["--threads", "-1"], "--threads"),
     ],
 )
 def test_simulate_rejects_bad_values(argv, name, capsys):
