@@ -8,7 +8,7 @@ is per simulator). For each: mean rate (checked against ours), run time per biol
 second, peak resident memory and the ratio of its run time to ours.
 
 Peers run in the interpreter given by --peers-python (default: $NEURO_PEERS_PYTHON, else
-/work/venv-peers/bin/python or ./.venv-peers/bin/python if present, else this interpreter);
+./.venv-peers/bin/python if present, else this interpreter);
 --install-peers creates that environment (Brian2 2.9 needs numpy < 2.4; brainevent's CPU kernels,
 used by BrainPy's event-driven operators, need numba). A peer that cannot be imported is skipped
 with a message.
@@ -329,7 +329,7 @@ def worker_main(args) -> None:
 
 
 def find_peers_python(given: str | None) -> str:
-    for cand in (given, os.environ.get("NEURO_PEERS_PYTHON"), "/work/venv-peers/bin/python",
+    for cand in (given, os.environ.get("NEURO_PEERS_PYTHON"),
                  str(ROOT / ".venv-peers" / "bin" / "python")):
         if cand and Path(cand).exists():
             return cand

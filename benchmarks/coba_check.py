@@ -8,7 +8,7 @@ time step at which the spike trains differ (float64 codes agree exactly until ro
 differences in exp() let the chaotic network diverge).
 
 Needs Brian2 (numpy < 2.4) and jax in the same interpreter, e.g. the peers environment of
-``benchmarks/coba.py``:  PYTHONPATH=. /work/venv-peers/bin/python benchmarks/coba_check.py
+``benchmarks/coba.py``:  PYTHONPATH=. .venv-peers/bin/python benchmarks/coba_check.py
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ One *step* is forward + backward + Adam update. Every implementation runs in its
 * ``snntorch``: snnTorch ``RLeaky`` (torch CPU), input projection hoisted
 
 Peers missing from this interpreter run under ``--peers-python`` (default ``$NEURO_PEERS_PYTHON`` or
-``/work/venv-train-peers/bin/python``: ``pip install torch==2.13.0 snntorch spyx``); when absent
-they are skipped with a message. ``--long`` adds the memory-saving mode: neuro at T = 1000 with
+``.venv-train-peers/bin/python`` in the repository root:
+``pip install torch==2.13.0 snntorch spyx``); when absent they are skipped with a message.
+``--long`` adds the memory-saving mode: neuro at T = 1000 with
 ``remat_chunk`` (and without, for comparison), reporting peak memory against the 4 GB goal.
 
 Usage: ``python benchmarks/train.py [--steps 20] [--only neuro,spyx] [--long] [--json]``
@@ -42,7 +43,8 @@ BETA = float(np.exp(-DT / TAU))
 KAPPA = float(np.exp(-DT / TAU_OUT))
 IMPLEMENTATIONS = ("neuro", "neuro-dense", "jax", "spyx", "brainstate", "snntorch")
 PEER_MODULES = {"spyx": "spyx", "snntorch": "snntorch", "brainstate": "brainstate"}
-DEFAULT_PEERS_PYTHON = "/work/venv-train-peers/bin/python"
+DEFAULT_PEERS_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    ".venv-train-peers", "bin", "python")
 
 
 def make_data(path: str, steps: int, batch: int, density: float, seed: int) -> None:

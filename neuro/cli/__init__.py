@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 # Subcommand modules, in the order --help lists them.
-COMMANDS = ("demo", "memory", "continual", "prune", "simulate")
+COMMANDS = ("demo", "simulate", "continual", "memory", "prune")
 
 
 def build_parser() -> argparse.ArgumentParser:
