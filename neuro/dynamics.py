@@ -46,6 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from neuro.run import num_steps
+
 Map = Callable[[Any, Any, Any], Any]
 
 
@@ -109,16 +111,6 @@ def _spectrum_core(f: Map, params: Any, state0: Any, inputs: Any, key: jax.Array
     return unravel(carry[0]), logs
 
 
-def _num_steps(inputs: Any) -> int:
-    leaves = jax.tree_util.tree_leaves(inputs)
-    if not leaves:
-        raise ValueError("inputs must hold at least one array with a leading time axis")
-    lengths = {int(np.shape(a)[0]) for a in leaves}
-    if len(lengths) != 1:
-        raise ValueError(f"all inputs need the same leading time axis; got lengths {lengths}")
-    return lengths.pop()
-
-
 def lyapunov_spectrum(
     f: Map,
     state0: Any,
@@ -155,7 +147,7 @@ def lyapunov_spectrum(
     n_state = ravel_pytree(state0)[0].shape[0]
     if k > n_state:
         raise ValueError(f"k must not exceed the state size {n_state}; got {k}")
-    total = _num_steps(inputs)
+    total = num_steps(inputs)
     if total <= burn_in:
         raise ValueError(f"inputs must be longer than burn_in={burn_in}; got {total} steps")
     key = jax.random.PRNGKey(0) if key is None else key
@@ -213,7 +205,7 @@ def jacobian_diagonals(f: Map, state0: Any, inputs: Any, *, params: Any = None,
     """
     if not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be a positive int; got {every!r}")
-    _num_steps(inputs)
+    num_steps(inputs)
     return np.asarray(_diag_core(f, params, state0, inputs, every))
 
 

@@ -125,6 +125,17 @@ def ewc_penalty(params: Any, anchor: Any, fisher: Any, lam: float) -> Array:
     return 0.5 * lam * sum(jax.tree_util.tree_leaves(terms))
 
 
+def _ewc_init(anchor: Any, fisher: Any):
+    """``init`` of the EWC transforms: the anchor defaults to the params, the Fisher to zeros."""
+
+    def init_fn(params):
+        a = params if anchor is None else anchor
+        f = jax.tree_util.tree_map(jnp.zeros_like, params) if fisher is None else fisher
+        return EWCState(a, f)
+
+    return init_fn
+
+
 def ewc_regularizer(lam: float, anchor: Any = None, fisher: Any = None
                     ) -> optax.GradientTransformation:
     """Add the EWC penalty's gradient ``lam F (theta - theta*)`` to the updates (needs params).
@@ -134,10 +145,7 @@ def ewc_regularizer(lam: float, anchor: Any = None, fisher: Any = None
     state at a task boundary instead of rebuilding the optimiser (which would recompile).
     """
 
-    def init_fn(params):
-        a = params if anchor is None else anchor
-        f = jax.tree_util.tree_map(jnp.zeros_like, params) if fisher is None else fisher
-        return EWCState(a, f)
+    init_fn = _ewc_init(anchor, fisher)
 
     def update_fn(updates, state, params=None):
         if params is None:
@@ -163,10 +171,7 @@ def ewc_proximal(lam: float, lr: float, anchor: Any = None, fisher: Any = None
     stable when ``lr lam F > 2`` (strong EWC with plain SGD), so ``lam`` need not be tuned to ``lr``.
     """
 
-    def init_fn(params):
-        a = params if anchor is None else anchor
-        f = jax.tree_util.tree_map(jnp.zeros_like, params) if fisher is None else fisher
-        return EWCState(a, f)
+    init_fn = _ewc_init(anchor, fisher)
 
     def update_fn(updates, state, params=None):
         if params is None:

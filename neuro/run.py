@@ -49,7 +49,8 @@ def _select(outputs: Any, monitors: tuple[str, ...] | None) -> Any:
     return {m: outputs[m] for m in monitors}
 
 
-def _num_steps(inputs: Any) -> int:
+def num_steps(inputs: Any) -> int:
+    """The common length of the leading (time) axis of every array in ``inputs``."""
     leaves = jax.tree_util.tree_leaves(inputs)
     if not leaves:
         raise ValueError("inputs must hold at least one array with a leading time axis")
@@ -74,7 +75,7 @@ def scan_steps(
     ``records`` stacks the selected outputs of every ``every``-th step (the last of each block).
     """
     monitors = tuple(monitors) if monitors is not None else None
-    n = _num_steps(inputs)
+    n = num_steps(inputs)
     if every < 1 or n % every:
         raise ValueError(f"every must be a positive divisor of the number of steps {n}; got {every}")
 
@@ -130,7 +131,7 @@ def simulate(
     is one call of the same compiled scan when ``chunk`` divides the number of steps.
     """
     monitors = tuple(monitors) if monitors is not None else None
-    n = _num_steps(inputs)
+    n = num_steps(inputs)
     chunk = n if chunk is None else int(chunk)
     if chunk < 1 or chunk % every:
         raise ValueError(f"chunk must be a positive multiple of every={every}; got {chunk}")
