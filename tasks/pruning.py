@@ -224,21 +224,3 @@ def format_table(summary: list[dict]) -> str:
             f"{s['spectrum_w1']:7.3f}+-{s['spectrum_w1_std']:.3f}")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    import argparse
-    import json
-
-    ap = argparse.ArgumentParser(description="LNP vs baselines over seeds and tasks")
-    ap.add_argument("--neurons", type=int, default=500)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--scale", type=float, default=1.0, help="series split-size multiplier")
-    ap.add_argument("--trials", type=int, default=12)
-    ap.add_argument("--json", default=None, help="write the rows to this file")
-    a = ap.parse_args()
-    rows = run_experiment(seeds=tuple(range(a.seeds)), n=a.neurons, scale=a.scale,
-                          trials=a.trials)
-    print(format_table(summarise(rows)))
-    if a.json:
-        with open(a.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
