@@ -9,9 +9,12 @@ Array fields are pytree leaves (they are traced, differentiated and vmapped); fi
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 T = TypeVar("T")
 
@@ -35,3 +38,45 @@ def pytree_dataclass(cls: type[T]) -> type[T]:
 def replace(obj: T, **changes: Any) -> T:
     """Functional update of a frozen pytree dataclass."""
     return dataclasses.replace(obj, **changes)
+
+
+def is_inexact_array(x: Any) -> bool:
+    """True for float (or complex) arrays: the leaves that can be differentiated and trained."""
+    return isinstance(x, jax.Array | np.ndarray) and jnp.issubdtype(x.dtype, jnp.inexact)
+
+
+def partition(tree: Any, predicate: Callable[[Any], bool] = is_inexact_array) -> tuple[Any, Any]:
+    """Split ``tree`` into two trees of the same structure: the leaves where ``predicate`` holds
+    (others ``None``), and the rest (equinox's ``partition``)."""
+    keep = jax.tree_util.tree_map(lambda x: x if predicate(x) else None, tree)
+    rest = jax.tree_util.tree_map(lambda x: None if predicate(x) else x, tree)
+    return keep, rest
+
+
+def combine(*trees: Any) -> Any:
+    """Inverse of :func:`partition`: the first non-``None`` leaf of each position."""
+
+    def first(*xs):
+        return next((x for x in xs if x is not None), None)
+
+    return jax.tree_util.tree_map(first, *trees, is_leaf=lambda x: x is None)
+
+
+def value_and_grad(fn: Callable, *, has_aux: bool = False) -> Callable:
+    """``jax.value_and_grad`` with respect to the float leaves of the first argument only.
+
+    Integer and boolean leaves (connectivity tables, masks, counters) are held fixed, so a pytree
+    that mixes structure and weights can be differentiated as a whole. The gradient tree has the
+    structure of the first argument with ``None`` at the non-float leaves.
+    """
+
+    def wrapped(diff, rest, *args, **kwargs):
+        return fn(combine(diff, rest), *args, **kwargs)
+
+    vg = jax.value_and_grad(wrapped, has_aux=has_aux)
+
+    def call(tree, *args, **kwargs):
+        diff, rest = partition(tree)
+        return vg(diff, rest, *args, **kwargs)
+
+    return call

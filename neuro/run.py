@@ -1,8 +1,9 @@
 """One compiled time loop for simulation and training.
 
-A network is ``(params, state, step)`` with ``step(params, state, x_t) -> (state, outputs)``: pure,
-``outputs`` any pytree (usually a dict such as ``{"spikes": z, "v": v}``). Time is one
-``lax.scan`` over the leading axis of ``inputs``.
+A model is a :class:`neuro.network.Network` (``net.step(state, x_t) -> (state, outputs)``), or
+any ``(step, params)`` with a pure ``step(params, state, x_t) -> (state, outputs)``, ``outputs``
+any pytree (usually a dict). Time is one ``lax.scan`` over the leading axis of ``inputs``; this
+module is the only time loop of the package.
 
 * :func:`scan_steps` is the pure, differentiable loop (use it inside losses and ``grad``). It can
   record every ``every``-th output only, and trade compute for memory with ``remat_chunk``: the scan
@@ -27,6 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from neuro.io import load_pytree, save_pytree
+from neuro.network import network_step
 
 Step = Callable[[Any, Any, Any], tuple[Any, Any]]
 
@@ -38,15 +40,43 @@ class SimulationResult(NamedTuple):
     records: Any
 
 
-def _select(outputs: Any, monitors: tuple[str, ...] | None) -> Any:
+def _select(outputs: Any, monitors: Any) -> Any:
+    """The monitored part of a step's outputs: all (``None``), keys (``"spikes"``, or dotted
+    paths into nested dicts such as ``"spikes.e"``), or a hashable callable ``outputs -> tree``."""
     if monitors is None:
         return outputs
+    if callable(monitors):
+        return monitors(outputs)
     if not isinstance(outputs, dict):
         raise TypeError("monitors select keys of the step's outputs, which must then be a dict")
-    missing = [m for m in monitors if m not in outputs]
-    if missing:
-        raise KeyError(f"monitors {missing} are not outputs of the step; it gives {sorted(outputs)}")
-    return {m: outputs[m] for m in monitors}
+    selected = {}
+    for m in monitors:
+        node = outputs
+        for part in m.split("."):
+            if not isinstance(node, dict) or part not in node:
+                have = sorted(node) if isinstance(node, dict) else []
+                raise KeyError(f"monitor {m!r} is not an output of the step; at {part!r} it "
+                               f"gives {have}")
+            node = node[part]
+        selected[m] = node
+    return selected
+
+
+def _monitors(monitors: Any) -> Any:
+    if monitors is None or callable(monitors):
+        return monitors
+    if isinstance(monitors, str):
+        return (monitors,)
+    return tuple(monitors)
+
+
+def _as_step(model: Any, args: tuple) -> tuple[Step, tuple]:
+    """``(net, state, inputs)`` for a Network, or ``(step, params, state, inputs)``."""
+    if callable(model):
+        return model, args
+    if hasattr(model, "step") and hasattr(model, "init_state"):
+        return network_step, (model, *args)
+    raise TypeError(f"expected a Network or a step function; got {type(model).__name__}")
 
 
 def num_steps(inputs: Any) -> int:
@@ -61,20 +91,24 @@ def num_steps(inputs: Any) -> int:
 
 
 def scan_steps(
-    step: Step,
-    params: Any,
-    state: Any,
-    inputs: Any,
-    *,
-    monitors: Sequence[str] | None = None,
+    model: Step | Any,
+    *args: Any,
+    monitors: Sequence[str] | Callable | None = None,
     every: int = 1,
     remat_chunk: int | None = None,
 ) -> tuple[Any, Any]:
-    """Run ``step`` over the leading (time) axis of ``inputs``; return ``(state, records)``.
+    """Run a network over the leading (time) axis of ``inputs``; return ``(state, records)``.
 
+    Called as ``scan_steps(net, state, inputs)`` for a :class:`~neuro.network.Network`, or
+    ``scan_steps(step, params, state, inputs)`` for any pure ``step(params, state, x)``.
     ``records`` stacks the selected outputs of every ``every``-th step (the last of each block).
     """
-    monitors = tuple(monitors) if monitors is not None else None
+    step, (params, state, inputs) = _as_step(model, args)
+    return _scan(step, params, state, inputs, monitors=_monitors(monitors), every=every,
+                 remat_chunk=remat_chunk)
+
+
+def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=None):
     n = num_steps(inputs)
     if every < 1 or n % every:
         raise ValueError(f"every must be a positive divisor of the number of steps {n}; got {every}")
@@ -110,27 +144,27 @@ def scan_steps(
     return state, records
 
 
-_compiled_scan = jax.jit(scan_steps, static_argnames=("step", "monitors", "every", "remat_chunk"))
+_compiled_scan = jax.jit(_scan, static_argnames=("step", "monitors", "every", "remat_chunk"))
 
 
 def simulate(
-    step: Step,
-    params: Any,
-    state: Any,
-    inputs: Any,
-    *,
-    monitors: Sequence[str] | None = None,
+    model: Step | Any,
+    *args: Any,
+    monitors: Sequence[str] | Callable | None = None,
     every: int = 1,
     chunk: int | None = None,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> SimulationResult:
-    """Compiled simulation of ``step`` over ``inputs`` (time-major pytree); see module docstring.
+    """Compiled simulation over ``inputs`` (time-major pytree); see module docstring.
 
-    ``chunk`` splits the run into pieces of that many steps (a multiple of ``every``); each piece
-    is one call of the same compiled scan when ``chunk`` divides the number of steps.
+    Called as ``simulate(net, state, inputs)`` for a :class:`~neuro.network.Network`, or
+    ``simulate(step, params, state, inputs)``. ``chunk`` splits the run into pieces of that many
+    steps (a multiple of ``every``); each piece is one call of the same compiled scan when
+    ``chunk`` divides the number of steps.
     """
-    monitors = tuple(monitors) if monitors is not None else None
+    step, (params, state, inputs) = _as_step(model, args)
+    monitors = _monitors(monitors)
     n = num_steps(inputs)
     chunk = n if chunk is None else int(chunk)
     if chunk < 1 or chunk % every:

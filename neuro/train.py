@@ -29,6 +29,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from neuro._pytree import combine, is_inexact_array, partition, value_and_grad
+
 Array = jax.Array
 LossFn = Callable[[Any, Any, Array], tuple[Array, dict]]
 
@@ -63,10 +65,14 @@ def rate_regularizer(spikes: Array, target_hz: float = 10.0, dt: float = 1.0,
     return strength * jnp.sum((rate - target_hz * dt * 1e-3) ** 2)
 
 
-def trainable_mask(params: Any, names: tuple[str, ...] = ("w", "w_in", "w_rec", "b")) -> Any:
-    """A bool pytree: True for leaves whose field name is in ``names``."""
+def trainable_mask(params: Any, names: tuple[str, ...] = ("w", "w_in", "w_rec", "b", "weights"),
+                   ) -> Any:
+    """A bool pytree over the float leaves of ``params``: True where the leaf's field name is in
+    ``names``; non-float leaves (structure) are ``None``, as in :class:`Trainer`'s partition."""
 
-    def is_trainable(path, _leaf) -> bool:
+    def is_trainable(path, leaf) -> bool | None:
+        if not is_inexact_array(leaf):
+            return None
         last = path[-1]
         name = getattr(last, "name", getattr(last, "key", None))
         return name in names
@@ -85,22 +91,28 @@ class Trainer:
     """Compiled BPTT training step: ``update(params, opt_state, batch, key)``.
 
     ``loss_fn(params, batch, key) -> (loss, metrics)`` must be pure; it is traced once per batch
-    shape. ``evaluate`` runs ``loss_fn`` without gradients (compiled separately).
+    shape. ``params`` is any pytree, a :class:`~neuro.network.Network` included: only its float
+    leaves are differentiated and seen by the optimiser (integer connectivity tables, boolean masks
+    and counters are structure and pass through unchanged); freeze float leaves with
+    :func:`masked`. ``evaluate`` runs ``loss_fn`` without gradients (compiled separately).
     """
 
     def __init__(self, loss_fn: LossFn, optimizer: optax.GradientTransformation):
         self.loss_fn = loss_fn
         self.optimizer = optimizer
+        self._value_and_grad = value_and_grad(loss_fn, has_aux=True)
         self._update = jax.jit(self._update_impl)
         self._evaluate = jax.jit(loss_fn)
 
     def _update_impl(self, params, opt_state, batch, key):
-        (loss, metrics), grads = jax.value_and_grad(self.loss_fn, has_aux=True)(params, batch, key)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, {"loss": loss, **metrics}
+        (loss, metrics), grads = self._value_and_grad(params, batch, key)
+        diff, rest = partition(params)
+        updates, opt_state = self.optimizer.update(grads, opt_state, diff)
+        params = combine(optax.apply_updates(diff, updates), rest)
+        return params, opt_state, {"loss": loss, **metrics}
 
     def init(self, params: Any) -> Any:
-        return self.optimizer.init(params)
+        return self.optimizer.init(partition(params)[0])
 
     def update(self, params, opt_state, batch, key):
         return self._update(params, opt_state, batch, key)

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from neuro._pytree import pytree_dataclass, static_field
+from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
 from neuro.spikes import Surrogate, spike, surrogate
 from neuro.validation import check_choice, check_finite, check_positive
 
@@ -79,17 +80,31 @@ class ALIF:
         zeros = jnp.zeros(shape, dtype=float)
         return ALIFState(zeros, zeros, zeros, jnp.zeros(shape, jnp.int32))
 
-    def step(self, state: ALIFState, current: Array) -> tuple[ALIFState, Array]:
+    @staticmethod
+    def membrane(state) -> Array:
+        """The membrane potential reported as ``v``."""
+        return state.v
+
+    #: spikes are exactly 0 or 1
+    binary = True
+
+    def step(self, state: ALIFState, drive: Drive | Array) -> tuple[ALIFState, Array]:
+        """One step with ``drive`` (a :class:`~neuro.neurons.drive.Drive` or a current array);
+        ``drive.threshold`` scales the base threshold ``thr`` (and so the adaptive threshold)."""
+        drive = as_drive(drive)
+        reject_conductance(self, drive)
+        current = modulated_current(drive)
+        thr = scaled_threshold(self.thr, drive)
         z_prev = jax.lax.stop_gradient(state.z) if self.detach_reset else state.z
         a, r = self.alpha, self.rho
         if self.form == "eprop":
-            v = a * state.v + current - self.thr * z_prev
+            v = a * state.v + current - thr * z_prev
             b = r * state.b + state.z
-            adaptive = self.thr + self.beta * b
-            z = spike((v - adaptive) / self.thr, self.surrogate)
+            adaptive = thr + self.beta * b
+            z = spike((v - adaptive) / thr, self.surrogate)
         else:
             b = r * state.b + (1.0 - r) * state.z
-            adaptive = self.thr + self.beta * b
+            adaptive = thr + self.beta * b
             v = a * state.v + (1.0 - a) * current - z_prev * adaptive * self.dt
             z = spike((state.v - adaptive) / adaptive, self.surrogate)
         ref = state.refractory

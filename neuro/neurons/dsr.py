@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuro._pytree import pytree_dataclass, static_field
+from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
 from neuro.validation import check_positive
 
 Array = jax.Array
@@ -78,12 +79,24 @@ class DSRLIF:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         return DSRState(jnp.zeros(shape, jnp.float32))
 
-    def step(self, state: DSRState, current: Array) -> tuple[DSRState, Array]:
+    @staticmethod
+    def membrane(state) -> Array:
+        """The membrane potential reported as ``v``."""
+        return state.u
+
+    #: spikes are exactly 0 or 1
+    binary = True
+
+    def step(self, state: DSRState, drive: Drive | Array) -> tuple[DSRState, Array]:
         """One forward step; returns spikes in {0, 1} (multiply by :attr:`amplitude` for output)."""
+        drive = as_drive(drive)
+        reject_conductance(self, drive)
+        current = modulated_current(drive)
         b = self.beta
         u = b * state.u + (1.0 - b) * current
-        z = (u >= self.kappa * self.v_th).astype(u.dtype)
-        return DSRState(u - z * self.v_th), z
+        v_th = scaled_threshold(self.v_th, drive)
+        z = (u >= self.kappa * v_th).astype(u.dtype)
+        return DSRState(u - z * v_th), z
 
     def __call__(self, currents: Array) -> Array:
         """Output ``out_t = z_t V_th/dt`` for currents ``[T, ...]``, with the DSR gradient."""

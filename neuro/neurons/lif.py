@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.neurons._firing import MPR_MODES, RESETS, SCALES, fire_and_reset
+from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
 from neuro.spikes import Surrogate, surrogate
 from neuro.validation import check_choice, check_finite, check_positive
 
@@ -70,8 +71,22 @@ class LIF:
         v = jnp.broadcast_to(self.v_rest, shape) if v0 is None else jnp.broadcast_to(v0, shape)
         return LIFState(jnp.asarray(v, dtype=float), jnp.zeros(shape, jnp.int32))
 
-    def step(self, state: LIFState, current: Array) -> tuple[LIFState, Array]:
-        """Advance one step with input ``current``; return the new state and spikes in {0, 1}."""
+    @staticmethod
+    def membrane(state) -> Array:
+        """The membrane potential reported as ``v``."""
+        return state.v
+
+    #: spikes are exactly 0 or 1 (event-driven projections skip the value product)
+    binary = True
+
+    def step(self, state: LIFState, drive: Drive | Array) -> tuple[LIFState, Array]:
+        """Advance one step with ``drive`` (a :class:`~neuro.neurons.drive.Drive` or a current
+        array); return the new state and spikes in {0, 1}. ``drive.gain`` multiplies the current,
+        ``drive.threshold`` scales ``V_th`` (the reset amount ``V_th - V_reset`` follows it)."""
+        drive = as_drive(drive)
+        reject_conductance(self, drive)
+        current = modulated_current(drive)
+        v_th = scaled_threshold(self.v_th, drive)
         if self.leak:
             a = self.alpha
             v_tilde = self.v_rest + a * (state.v - self.v_rest) + (1.0 - a) * self.resistance * current
@@ -80,7 +95,7 @@ class LIF:
         v, ref, z = fire_and_reset(
             v_tilde,
             state.refractory,
-            v_th=self.v_th,
+            v_th=v_th,
             v_reset=self.v_reset,
             reset=self.reset,
             detach_reset=self.detach_reset,

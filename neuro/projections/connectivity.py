@@ -1,7 +1,7 @@
-"""Sparse synaptic connectivity and event-driven spike propagation.
+"""Connectivity builders: who connects to whom, and with which weight (host-side, NumPy).
 
-Storage (a pytree, :class:`Connectivity`): a padded out-degree table ("ELL", the fixed-width
-cousin of CSR). Row ``i`` holds the targets of presynaptic neuron ``i``::
+A :class:`Connectivity` is the structure of a sparse projection as a padded out-degree table
+("ELL", the fixed-width cousin of CSR). Row ``i`` holds the targets of presynaptic neuron ``i``::
 
     targets[i, :deg_i]  = channel_i * n_post + post      (flat index into the accumulator)
     targets[i, deg_i:]  = sink = n_channels * n_post      (padding; lands in a dummy slot)
@@ -10,66 +10,35 @@ cousin of CSR). Row ``i`` holds the targets of presynaptic neuron ``i``::
 plus one extra all-padding row ``n_pre``, so that "no spike" is an ordinary row index and every
 gather and scatter is in bounds. ``channel_i`` is the receptor channel the source drives
 (0 = excitatory -> g_E, 1 = inhibitory -> g_I for an E/I network): one scatter serves both.
-The accumulator is flat, ``n_channels * n_post + 1`` long; the last slot absorbs padding.
+:func:`neuro.projections.sparse` turns it into the event-driven, differentiable projection.
 
-Propagation for a step with spike vector ``z`` (``n_pre`` bools)::
-
-    I[c, j] = sum_i z_i * sum_k [targets[i, k] == c n_post + j] * weights[i, k]
-
-* ``backend="event"``: the work grows with the number of spikes. Spikes are packed into 32-bit
-  words; a popcount prefix over the words (n_pre / 32 of them, not n_pre) locates the k-th spike
-  without ``jnp.nonzero`` (whose cumsum over n_pre dominated a step); the spiking rows are
-  gathered in rounds of ``spikes_per_round`` (a ``while_loop`` runs as many rounds as there were
-  spikes, so no spike is ever dropped) and scatter-added into the accumulator.
-* ``backend="dense"``: the reference, ``z @ W`` with the dense ``(n_channels, n_pre, n_post)``
-  matrix. Both give the same sums up to floating-point summation order.
-
-Uniform synaptic delays: :class:`DelayLine` holds the last ``delay_steps`` spike vectors.
-
-Builders (host-side NumPy, seeded): :func:`fixed_probability` (Bernoulli, Erdős–Rényi; sampled by
-geometric gaps, so O(edges) even at N = 10^5), :func:`fixed_in_degree`, :func:`small_world`
-(Watts–Strogatz ring lattice with rewiring), :func:`from_edges` (user edge lists). Source
-populations (E/I) and their weights are given by ``source_channels`` and ``weights``; see
-:func:`excitatory_inhibitory`.
-
-XLA:CPU notes (measured, jax 0.10, see the closing note of issue 3): a step is bound by per-op
-overhead and memory traffic, not arithmetic; ``jnp.nonzero``/``jnp.cumsum`` over N cost ~50 us at
-N = 4000 (hence the word-level prefix); a gather of whole rows costs ~2x a flat element gather;
-and elementwise index arithmetic that XLA fuses into a gather is recomputed for every gathered
-element (hence the materialising no-op sort in :func:`_select`).
+Builders (seeded): :func:`fixed_probability` (Bernoulli, Erdős–Rényi; sampled by geometric gaps, so
+O(edges) even at N = 10^5), :func:`fixed_in_degree`, :func:`small_world` (Watts–Strogatz ring
+lattice with rewiring), :func:`from_edges` (user edge lists), :func:`from_dense` (a weight matrix
+whose zeros are absent synapses). Source populations (E/I) and their weights are given by
+``source_channels`` and ``weights``; see :func:`excitatory_inhibitory`.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import dataclasses
+from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from neuro._pytree import pytree_dataclass, static_field
 from neuro.validation import check_finite, check_in_range
 
-Array = jax.Array
 
-BACKENDS = ("event", "dense")
-_PIB = lax.GatherScatterMode.PROMISE_IN_BOUNDS
-_ROWS = lax.GatherDimensionNumbers(offset_dims=(1,), collapsed_slice_dims=(0,),
-                                   start_index_map=(0,))
-_ADD = lax.ScatterDimensionNumbers(update_window_dims=(), inserted_window_dims=(0,),
-                                   scatter_dims_to_operand_dims=(0,))
-
-
-@pytree_dataclass
+@dataclasses.dataclass(frozen=True, eq=False)
 class Connectivity:
-    """Padded out-degree (ELL) sparse projection; see module docstring for the layout."""
+    """Padded out-degree (ELL) table of a sparse projection (NumPy); see the module docstring."""
 
-    targets: Array  # int32 (n_pre + 1, max_degree)
-    weights: Array  # float (n_pre + 1, max_degree) or (n_pre + 1, 1)
-    n_pre: int = static_field()
-    n_post: int = static_field()
-    n_channels: int = static_field(default=1)
+    targets: np.ndarray  # int32 (n_pre + 1, max_degree)
+    weights: np.ndarray  # float (n_pre + 1, max_degree) or (n_pre + 1, 1)
+    n_pre: int
+    n_post: int
+    n_channels: int = 1
 
     @property
     def sink(self) -> int:
@@ -84,10 +53,9 @@ class Connectivity:
         """Out-degree of every presynaptic neuron (host NumPy)."""
         return np.sum(np.asarray(self.targets[:-1]) != self.sink, axis=1)
 
-    def degree_table(self) -> Array:
-        """Out-degrees as an int32 device array with a trailing 0 for the padding row (the
-        ``degrees`` argument of :func:`propagate_into`)."""
-        return jnp.asarray(np.append(self.degrees(), 0), dtype=jnp.int32)
+    def degree_table(self) -> np.ndarray:
+        """Out-degrees as int32 with a trailing 0 for the padding row."""
+        return np.append(self.degrees(), 0).astype(np.int32)
 
     def in_degrees(self) -> np.ndarray:
         """In-degree of every postsynaptic neuron, summed over channels (host NumPy)."""
@@ -105,13 +73,6 @@ class Connectivity:
         pre, k = np.nonzero(t != self.sink)
         flat = t[pre, k]
         return pre, flat % self.n_post, flat // self.n_post, w[pre, k]
-
-
-@pytree_dataclass
-class DenseConnectivity:
-    """Dense reference: ``weights[c, i, j]`` from presynaptic ``i`` to channel ``c`` of ``j``."""
-
-    weights: Array  # (n_channels, n_pre, n_post)
 
 
 def _check_size(name: str, value: Any) -> int:
@@ -172,7 +133,7 @@ def from_edges(
         "n_channels", n_channels)
     if np.any(channels >= n_channels):
         raise ValueError(f"source_channels must be < n_channels={n_channels}")
-    dtype = jnp.zeros(0, dtype=dtype if dtype is not None else float).dtype
+    dtype = np.dtype(jnp.zeros(0, dtype=dtype if dtype is not None else float).dtype)
     if source_weights is not None:
         w = _per_source("source_weights", source_weights, n_pre, np.float64)
         per_edge = False
@@ -199,8 +160,7 @@ def from_edges(
     else:
         table = np.zeros((n_pre + 1, 1), dtype=np.float64)
         table[:n_pre, 0] = np.broadcast_to(w, (n_pre,))
-    return Connectivity(jnp.asarray(targets), jnp.asarray(table, dtype=dtype), n_pre, n_post,
-                        n_channels)
+    return Connectivity(targets, table.astype(dtype), n_pre, n_post, n_channels)
 
 
 def fixed_probability(
@@ -343,164 +303,20 @@ def excitatory_inhibitory(
                    source_channels=is_inh.astype(np.int64), n_channels=2, **kwargs)
 
 
-def to_dense(conn: Connectivity) -> DenseConnectivity:
+def to_dense(conn: Connectivity) -> np.ndarray:
     """The dense ``(n_channels, n_pre, n_post)`` weight tensor of ``conn`` (duplicates add)."""
     pre, post, ch, w = conn.to_edges()
     dense = np.zeros((conn.n_channels, conn.n_pre, conn.n_post), dtype=np.float64)
     np.add.at(dense, (ch, pre, post), w)
-    return DenseConnectivity(jnp.asarray(dense, dtype=conn.weights.dtype))
+    return dense.astype(conn.weights.dtype)
 
 
-# ----------------------------------------------------------------------------- propagation
-
-
-def default_spikes_per_round(n_pre: int) -> int:
-    """Rows gathered per round: about the spikes of one 0.1 ms step at 25 Hz, at least 8 (a
-    measured trade-off between padded rows and the fixed cost of a round)."""
-    return max(8, -(-n_pre // 400))
-
-
-def _prefix_sum(x: Array) -> Array:
-    """Inclusive cumsum of an int vector in two levels of 32 (cheaper on XLA:CPU than the
-    log-depth associative scan of ``jnp.cumsum`` over the whole vector)."""
-    n = x.shape[0]
-    if n <= 256:
-        return jnp.cumsum(x)
-    rows = -(-n // 32)
-    xr = jnp.pad(x, (0, rows * 32 - n)).reshape(rows, 32)
-    within = jnp.cumsum(xr, axis=1)
-    offs = jnp.cumsum(within[:, -1]) - within[:, -1]
-    return (within + offs[:, None]).reshape(-1)[:n]
-
-
-_SHIFTS = np.arange(32, dtype=np.uint32)
-_LOW = ((np.uint64(1) << _SHIFTS.astype(np.uint64)) - np.uint64(1)).astype(np.uint32)
-
-
-def _pack(spikes: Array) -> tuple[Array, Array, Array]:
-    """Spike words (32 neurons each), their popcounts and the inclusive prefix of the counts."""
-    n = spikes.shape[0]
-    n_words = -(-n // 32)
-    z = jnp.pad(spikes.astype(bool), (0, n_words * 32 - n)).reshape(n_words, 32)
-    words = jnp.sum(z.astype(jnp.uint32) << _SHIFTS, axis=1, dtype=jnp.uint32)
-    counts = lax.population_count(words).astype(jnp.int32)
-    return words, counts, _prefix_sum(counts)
-
-
-def _select(words: Array, counts: Array, incl: Array, start: Array, size: int, fill: int) -> Array:
-    """Indices of spikes number ``start .. start+size-1`` (neuron order); ``fill`` past the end."""
-    n_words = words.shape[0]
-    k = start + jnp.arange(size, dtype=jnp.int32)
-    if size * n_words <= 65536:
-        w = jnp.sum(incl[None, :] <= k[:, None], axis=1, dtype=jnp.int32)
-    else:
-        # binary search; the (no-op) sort makes XLA materialise its result instead of fusing
-        # the whole search into every consumer element (optimization barriers are dropped on CPU)
-        w = lax.sort(jnp.searchsorted(incl, k, side="right", method="scan_unrolled")
-                     .astype(jnp.int32))
-    wc = jnp.minimum(w, n_words - 1)
-    rank = k - (incl[wc] - counts[wc])  # which set bit of word wc
-    word = words[wc]
-    below = lax.population_count(word[:, None] & _LOW[None, :]).astype(jnp.int32)
-    is_set = ((word[:, None] >> _SHIFTS[None, :]) & 1) == 1
-    bit = jnp.argmax(is_set & (below == rank[:, None]), axis=1).astype(jnp.int32)
-    return jnp.where(w < n_words, wc * 32 + bit, fill)
-
-
-def propagate_into(
-    conn: Connectivity,
-    acc: Array,
-    spikes: Array,
-    *,
-    spikes_per_round: int | None = None,
-    degrees: Array | None = None,
-) -> tuple[Array, Array, Array]:
-    """Event-driven: add the input of ``spikes`` to the flat accumulator ``acc``
-    (``n_channels * n_post + 1`` long, last slot = padding sink). Returns the accumulator, the
-    number of spikes and, when ``degrees`` (out-degree per row, ``n_pre + 1`` long with a final 0)
-    is given, the number of synaptic events delivered (else 0)."""
-    size = spikes_per_round or default_spikes_per_round(conn.n_pre)
-    words, counts, incl = _pack(spikes)
-    total = incl[-1]
-    homogeneous = conn.weights.shape[1] == 1
-
-    def round_(carry):
-        acc, start, events = carry
-        rows = _select(words, counts, incl, start, size, conn.n_pre)
-        if degrees is not None:
-            events = events + jnp.sum(degrees.at[rows].get(mode="promise_in_bounds"),
-                                      dtype=jnp.int32)
-        # flat element gather: measured ~2x cheaper on XLA:CPU than a gather of row slices
-        flat = rows[:, None] * conn.max_degree + jnp.arange(conn.max_degree, dtype=jnp.int32)
-        tgt = conn.targets.reshape(-1).at[flat].get(mode="promise_in_bounds")
-        if homogeneous:
-            w = conn.weights[:, 0].at[rows].get(mode="promise_in_bounds")
-            w = jnp.broadcast_to(w[:, None], tgt.shape)
-        else:
-            w = conn.weights.reshape(-1).at[flat].get(mode="promise_in_bounds")
-        acc = lax.scatter_add(acc, tgt[..., None], w.astype(acc.dtype), _ADD, mode=_PIB)
-        return acc, start + size, events
-
-    acc, _, events = lax.while_loop(lambda c: c[1] < total, round_,
-                                    (acc, jnp.int32(0), jnp.int32(0)))
-    return acc, total, events
-
-
-def propagate(
-    conn: Connectivity | DenseConnectivity,
-    spikes: Array,
-    *,
-    backend: str = "event",
-    spikes_per_round: int | None = None,
-) -> Array:
-    """Synaptic input ``(n_channels, n_post)`` caused by ``spikes`` (``n_pre`` values in {0, 1}).
-
-    ``backend="event"`` (sparse, work ~ spikes) or ``"dense"`` (``z @ W`` reference; a
-    :class:`DenseConnectivity` is always propagated densely).
-    """
-    if isinstance(conn, DenseConnectivity):
-        return jnp.einsum("i,cij->cj", spikes.astype(conn.weights.dtype), conn.weights)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
-    if spikes.shape != (conn.n_pre,):
-        raise ValueError(f"spikes must have shape ({conn.n_pre},); got {spikes.shape}")
-    if backend == "dense":
-        return propagate(to_dense(conn), spikes)
-    acc = jnp.zeros(conn.sink + 1, conn.weights.dtype)
-    acc, _, _ = propagate_into(conn, acc, spikes, spikes_per_round=spikes_per_round)
-    return acc[:-1].reshape(conn.n_channels, conn.n_post)
-
-
-# ----------------------------------------------------------------------------- delays
-
-
-class DelayState(NamedTuple):
-    """Ring buffer of the last ``delay_steps`` spike vectors and the write position."""
-
-    buffer: Array  # (delay_steps, n) bool
-    position: Array  # int32 scalar
-
-
-@pytree_dataclass
-class DelayLine:
-    """Uniform synaptic delay of ``delay_steps`` steps: ``out_t = spikes_{t - delay_steps}``."""
-
-    delay_steps: int = static_field(default=1)
-
-    def init_state(self, n: int) -> DelayState:
-        return DelayState(jnp.zeros((max(self.delay_steps, 1), n), bool), jnp.int32(0))
-
-    def step(self, state: DelayState, spikes: Array) -> tuple[DelayState, Array]:
-        if self.delay_steps == 0:
-            return state, spikes
-        out = state.buffer[state.position]
-        buffer = state.buffer.at[state.position].set(spikes.astype(bool))
-        return DelayState(buffer, (state.position + 1) % self.delay_steps), out
-
-
-def delay_line(delay: float, dt: float) -> DelayLine:
-    """A :class:`DelayLine` for a delay in ms at step ``dt`` ms (rounded to whole steps)."""
-    check_in_range("delay", delay, 0.0, np.inf)
-    if not dt > 0:
-        raise ValueError(f"dt must be positive; got {dt!r}")
-    return DelayLine(int(round(delay / dt)))
+def from_dense(weights: Any, *, dtype: Any = None) -> Connectivity:
+    """The synapses of a dense ``[n_pre, n_post]`` matrix (zeros are absent synapses), one
+    channel, per-edge weights."""
+    w = np.asarray(weights)
+    if w.ndim != 2:
+        raise ValueError(f"weights must be a [n_pre, n_post] matrix; got shape {w.shape}")
+    pre, post = np.nonzero(w)
+    return from_edges(pre, post, w.shape[0], w.shape[1], weights=w[pre, post],
+                      dtype=dtype if dtype is not None else w.dtype)

@@ -1,0 +1,310 @@
+"""One network: populations, projections, modulators and readouts in one pytree with one step.
+
+A :class:`Network` is data (a pytree: float leaves are weights and parameters, structure and
+configuration are static) plus ONE pure ``step(state, x) -> (state, outputs)``. Every model of
+the package is a constructor that returns a ``Network``; the only time loop is
+:func:`neuro.run.scan_steps` / :func:`neuro.run.simulate`, and the only training loop is
+:class:`neuro.train.Trainer`.
+
+Schedule of one step ``t`` (Brian2's order; every part sees the same values):
+
+1. **deliver**: every projection carries its source's activity to its target's synaptic
+   accumulator: an input's ``x_t``, or a population's spikes ``z_{t-1}`` (a population's spikes
+   reach their targets the step after they are emitted: the minimum synaptic delay is one step;
+   a projection's ``delay`` adds whole steps). Modulators may override a projection's weights
+   first (online plasticity keeps its weights in its own state).
+2. **synapses**: a population with kinetics (:mod:`neuro.synapses`) adds the arrivals onto its
+   decayed traces; one without (delta synapses) receives them as this step's current. Either
+   becomes the population's :class:`~neuro.neurons.Drive` (current or conductances).
+3. **modulators** (:class:`Modulator.modulate`) read the step so far and add current or scale
+   gain and threshold of the populations they cover (astrocytes).
+4. **integrate, fire, reset**: every population's ``neuron.step(state, drive) -> (state, z_t)``.
+   Synaptic traces decay for the next step.
+5. **plasticity** (:class:`Modulator.learn`): modulators see the new spikes and update their state
+   (e.g. plastic weights).
+6. **readouts** read the spikes ``z_t`` of their source population.
+
+Outputs have the same keys for every network: ``{"spikes": {pop: z_t}, "v": {pop: membrane},
+"readout": {name: y_t}}`` (the monitors of :func:`neuro.run.simulate` select among them, e.g.
+``"spikes"`` or ``"spikes.e"``).
+
+Inputs: ``inputs={"x": n}`` names the external inputs and their sizes; ``x`` passed to ``step`` is
+an array when there is one input, a dict by name otherwise. Leading (batch) axes are free:
+``init_state(batch)`` fixes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuro._pytree import pytree_dataclass, replace, static_field
+from neuro.neurons.drive import Drive
+from neuro.synapses.exponential import channel_drive
+
+Array = jax.Array
+OUTPUT_KEYS = ("spikes", "v", "readout")
+
+
+@pytree_dataclass
+class Population:
+    """A group of ``size`` neurons of one model, with optional synaptic kinetics.
+
+    Without ``synapse`` (delta synapses) the population has ``n_channels`` receptor channels
+    whose arrivals are summed into the current of the same step.
+    """
+
+    neuron: Any
+    synapse: Any | None
+    size: int = static_field()
+    n_channels: int = static_field(default=1)
+
+    @property
+    def channels(self) -> int:
+        return self.synapse.n_channels if self.synapse is not None else self.n_channels
+
+    @property
+    def kind(self) -> str:
+        return self.synapse.kind if self.synapse is not None else "current"
+
+
+def population(neuron: Any, size: int, *, synapse: Any = None, n_channels: int = 1) -> Population:
+    """A :class:`Population`; ``synapse`` from :mod:`neuro.synapses` (None: delta synapses)."""
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        raise ValueError(f"size must be a positive int; got {size!r}")
+    if not hasattr(neuron, "step") or not hasattr(neuron, "init_state"):
+        raise TypeError(f"neuron must be a neuron model (neuro.neurons); got {type(neuron).__name__}")
+    if synapse is not None and synapse.kind == "conductance" and not hasattr(neuron, "reversal"):
+        raise ValueError(f"a conductance synapse needs a conductance-based neuron "
+                         f"(neurons.conductance_lif); got {type(neuron).__name__}")
+    if synapse is not None and synapse.kind == "conductance" and \
+            neuron.n_channels != synapse.n_channels:
+        raise ValueError(f"the neuron has {neuron.n_channels} reversal potentials but the synapse "
+                         f"{synapse.n_channels} channels")
+    if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
+        raise ValueError(f"n_channels must be a positive int; got {n_channels!r}")
+    return Population(neuron, synapse, int(size), int(n_channels))
+
+
+class NetworkState(NamedTuple):
+    """Everything that changes in time, by part name."""
+
+    neurons: dict
+    synapses: dict  # population -> decayed flat trace [..., C N + 1] (None: delta synapses)
+    z: dict  # population -> the spikes of the last step
+    projections: dict
+    modulators: dict
+    readouts: dict
+
+
+class StepView(NamedTuple):
+    """What a modulator sees within a step: the state at its start, the inputs, the synaptic
+    accumulators after delivery (flat ``[..., C N + 1]``) and, for ``learn``, the new spikes."""
+
+    state: NetworkState
+    inputs: dict
+    arrivals: dict
+    z: dict | None
+
+
+@pytree_dataclass
+class Modulator:
+    """Base of parts that read and write other parts within a step (astrocytes, plasticity).
+
+    Subclasses override what they need; the defaults do nothing.
+    """
+
+    def init_state(self, net: Network, batch: tuple[int, ...], dtype: Any) -> Any:
+        return None
+
+    def projection_weights(self, state: Any) -> dict[str, dict[str, Array]]:
+        """Weights that replace projection fields this step: ``{projection: {field: array}}``."""
+        return {}
+
+    def modulate(self, state: Any, view: StepView) -> tuple[Any, dict[str, Drive]]:
+        """Effects on populations before they integrate: ``{population: Drive(current=added,
+        gain=multiplied, threshold=multiplied)}``."""
+        return state, {}
+
+    def learn(self, state: Any, view: StepView) -> Any:
+        """Update after the populations fired (``view.z`` holds the new spikes)."""
+        return state
+
+
+def _merge(drive: Drive, effect: Drive) -> Drive:
+    return Drive(drive.current + effect.current, drive.conductance,
+                 _times(drive.gain, effect.gain), _times(drive.threshold, effect.threshold))
+
+
+def _times(a, b):
+    if isinstance(b, float) and b == 1.0:
+        return a
+    if isinstance(a, float) and a == 1.0:
+        return b
+    return a * b
+
+
+@pytree_dataclass
+class Network:
+    """Populations, projections, modulators and readouts; see the module docstring."""
+
+    populations: dict
+    projections: dict
+    modulators: dict
+    readouts: dict
+    inputs: tuple = static_field(default=())
+
+    @property
+    def input_sizes(self) -> dict[str, int]:
+        return dict(self.inputs)
+
+    def num_neurons(self) -> int:
+        return sum(p.size for p in self.populations.values())
+
+    def num_synapses(self, projections: Any = None) -> int:
+        """Synapses of the given projections (default: those between populations)."""
+        names = projections or [n for n, p in self.projections.items()
+                                if p.source in self.populations]
+        return sum(self.projections[n].num_synapses() for n in names)
+
+    def init_state(self, batch: int | tuple[int, ...] = (), dtype: Any = None) -> NetworkState:
+        """The network at rest for leading axes ``batch``."""
+        batch = (batch,) if isinstance(batch, int) else tuple(batch)
+        dtype = jnp.zeros(0, dtype=dtype or float).dtype
+        neurons, synapses, z = {}, {}, {}
+        for name, pop in self.populations.items():
+            neurons[name] = pop.neuron.init_state((*batch, pop.size))
+            synapses[name] = (None if pop.synapse is None else
+                              pop.synapse.init_state(batch, pop.size, dtype))
+            z[name] = jnp.zeros((*batch, pop.size), dtype)
+        projections = {n: p.init_state(batch, dtype) for n, p in self.projections.items()}
+        state = NetworkState(neurons, synapses, z, projections, {}, {})
+        modulators = {n: m.init_state(self, batch, dtype) for n, m in self.modulators.items()}
+        readouts = {n: r.init_state(batch, dtype) for n, r in self.readouts.items()}
+        return state._replace(modulators=modulators, readouts=readouts)
+
+    def _inputs(self, x: Any) -> dict:
+        names = [n for n, _ in self.inputs]
+        if isinstance(x, Mapping):
+            return dict(x)
+        if len(names) != 1:
+            raise ValueError(f"this network has inputs {names}: pass x as a dict by name")
+        return {names[0]: x}
+
+    def step(self, state: NetworkState, x: Any = None) -> tuple[NetworkState, dict]:
+        """One step of the schedule in the module docstring."""
+        inputs = self._inputs(x) if self.inputs else {}
+        projections = dict(self.projections)
+        for name, mod in self.modulators.items():
+            for pname, fields in mod.projection_weights(state.modulators[name]).items():
+                projections[pname] = replace(projections[pname], **fields)
+
+        acc = {}
+        for name, pop in self.populations.items():
+            g = state.synapses[name]
+            if g is None:
+                batch = state.z[name].shape[:-1]
+                g = jnp.zeros((*batch, pop.channels * pop.size + 1), state.z[name].dtype)
+            acc[name] = g
+        proj_states = {}
+        for name, proj in projections.items():
+            if proj.source in inputs:
+                src, binary = inputs[proj.source], False
+            else:
+                src = state.z[proj.source]
+                binary = bool(getattr(self.populations[proj.source].neuron, "binary", False))
+            proj_states[name], acc[proj.target] = proj.deliver_into(
+                state.projections[name], src, acc[proj.target], binary=binary)
+
+        drives = {}
+        for name, pop in self.populations.items():
+            current, conductance = channel_drive(acc[name], pop.channels, pop.size, pop.kind)
+            drives[name] = Drive(current, conductance)
+        mod_states = {}
+        view = StepView(state, inputs, acc, None)
+        for name, mod in self.modulators.items():
+            mod_states[name], effects = mod.modulate(state.modulators[name], view)
+            for pop_name, effect in effects.items():
+                drives[pop_name] = _merge(drives[pop_name], effect)
+
+        neurons, z, v, synapses = {}, {}, {}, {}
+        for name, pop in self.populations.items():
+            neurons[name], z[name] = pop.neuron.step(state.neurons[name], drives[name])
+            v[name] = pop.neuron.membrane(neurons[name])
+            synapses[name] = (None if pop.synapse is None else
+                              pop.synapse.next_state(acc[name], pop.size))
+        view = StepView(state, inputs, acc, z)
+        for name, mod in self.modulators.items():
+            mod_states[name] = mod.learn(mod_states[name], view)
+
+        readouts, ys = {}, {}
+        for name, readout in self.readouts.items():
+            readouts[name], ys[name] = readout.step(state.readouts[name], z[readout.source])
+        new = NetworkState(neurons, synapses, z, proj_states, mod_states, readouts)
+        return new, {"spikes": z, "v": v, "readout": ys}
+
+
+def network(
+    populations: Mapping[str, Population],
+    projections: Mapping[str, Any] | None = None,
+    modulators: Mapping[str, Modulator] | None = None,
+    readouts: Mapping[str, Any] | None = None,
+    *,
+    inputs: Mapping[str, int] | None = None,
+) -> Network:
+    """A validated :class:`Network`. Errors name the part and what was expected."""
+    populations = dict(populations)
+    projections = dict(projections or {})
+    modulators = dict(modulators or {})
+    readouts = dict(readouts or {})
+    inputs = dict(inputs or {})
+    if not populations:
+        raise ValueError("a network needs at least one population")
+    for name, n in inputs.items():
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"input {name!r} must have a positive int size; got {n!r}")
+        if name in populations:
+            raise ValueError(f"input {name!r} has the name of a population")
+    for name, pop in populations.items():
+        if not isinstance(pop, Population):
+            raise TypeError(f"population {name!r} must be a Population (neuro.network.population); "
+                            f"got {type(pop).__name__}")
+    sizes = {**{n: p.size for n, p in populations.items()}, **inputs}
+    for name, proj in projections.items():
+        if proj.source not in sizes:
+            raise ValueError(f"projection {name!r}: source {proj.source!r} is neither a "
+                             f"population nor an input ({sorted(sizes)})")
+        if proj.target not in populations:
+            raise ValueError(f"projection {name!r}: target {proj.target!r} is not a population "
+                             f"({sorted(populations)})")
+        if proj.n_pre != sizes[proj.source]:
+            raise ValueError(f"projection {name!r} has {proj.n_pre} presynaptic neurons but "
+                             f"{proj.source!r} has {sizes[proj.source]}")
+        target = populations[proj.target]
+        if proj.n_post != target.size:
+            raise ValueError(f"projection {name!r} has {proj.n_post} postsynaptic neurons but "
+                             f"{proj.target!r} has {target.size}")
+        if proj.channel + proj.n_channels > target.channels:
+            raise ValueError(f"projection {name!r} drives channels {proj.channel}.."
+                             f"{proj.channel + proj.n_channels - 1} but {proj.target!r} has "
+                             f"{target.channels}")
+    for name, readout in readouts.items():
+        if readout.source not in populations:
+            raise ValueError(f"readout {name!r}: source {readout.source!r} is not a population")
+        if readout.n_in != populations[readout.source].size:
+            raise ValueError(f"readout {name!r} reads {readout.n_in} neurons but "
+                             f"{readout.source!r} has {populations[readout.source].size}")
+    for name, mod in modulators.items():
+        if not isinstance(mod, Modulator):
+            raise TypeError(f"modulator {name!r} must subclass neuro.network.Modulator; got "
+                            f"{type(mod).__name__}")
+    return Network(populations, projections, modulators, readouts, tuple(sorted(inputs.items())))
+
+
+def network_step(net: Network, state: NetworkState, x: Any) -> tuple[NetworkState, dict]:
+    """``net.step(state, x)`` as a module-level function (a stable static key for the loop)."""
+    return net.step(state, x)

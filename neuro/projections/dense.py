@@ -1,0 +1,122 @@
+"""Dense projection: ``I[..., post] = z[..., pre] @ (W * mask) + b`` (weights ``[pre, post]``).
+
+The reference for every other projection. ``mask`` (bool, optional) removes synapses structurally
+(e.g. self-connections); it is not a float leaf, so it is never trained. ``delay`` adds whole steps
+of uniform synaptic delay (:mod:`neuro.projections.delays`); ``channel`` is the receptor channel
+of the target population the projection drives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuro._pytree import pytree_dataclass, static_field
+from neuro.projections.delays import delay_init, delay_step
+from neuro.validation import check_finite, check_positive
+
+Array = jax.Array
+
+
+@pytree_dataclass
+class Dense:
+    """Dense weights ``w [n_pre, n_post]``, optional structural ``mask`` and bias ``b``."""
+
+    w: Array
+    b: Array | None
+    mask: Array | None
+    source: str = static_field()
+    target: str = static_field()
+    channel: int = static_field(default=0)
+    delay: int = static_field(default=0)
+
+    n_channels = 1
+
+    @property
+    def n_pre(self) -> int:
+        return int(self.w.shape[0])
+
+    @property
+    def n_post(self) -> int:
+        return int(self.w.shape[1])
+
+    @property
+    def weights(self) -> Array:
+        """The effective weights ``W * mask``."""
+        return self.w if self.mask is None else self.w * self.mask.astype(self.w.dtype)
+
+    def num_synapses(self) -> int:
+        return int(np.count_nonzero(np.asarray(self.weights)))
+
+    def init_state(self, batch: tuple[int, ...], dtype: Any = None) -> Any:
+        return delay_init(self.delay, (*batch, self.n_pre), dtype or self.w.dtype)
+
+    def deliver(self, state: Any, z: Array, *, binary: bool = False) -> tuple[Any, Array]:
+        """Arrivals ``[..., 1, n_post]`` of this step (after the delay line)."""
+        state, z = delay_step(self.delay, state, z)
+        y = z.astype(self.w.dtype) @ self.weights
+        if self.b is not None:
+            y = y + self.b
+        return state, y[..., None, :]
+
+    def deliver_into(self, state: Any, z: Array, acc: Array, *, binary: bool = False
+                     ) -> tuple[Any, Array]:
+        """Add this step's arrivals into channel ``self.channel`` of the target's flat
+        accumulator ``acc`` ``[..., C n_post + 1]``."""
+        state, y = self.deliver(state, z)
+        start = self.channel * self.n_post
+        return state, acc.at[..., start: start + self.n_post].add(y[..., 0, :].astype(acc.dtype))
+
+
+def dense(
+    source: str,
+    target: str,
+    w: Any = None,
+    *,
+    key: Array | None = None,
+    n_pre: int | None = None,
+    n_post: int | None = None,
+    gain: float = 1.0,
+    bias: bool = False,
+    self_connections: bool = True,
+    channel: int = 0,
+    delay: int = 0,
+    dtype: Any = None,
+) -> Dense:
+    """A :class:`Dense` projection from ``source`` to ``target`` (population or input names).
+
+    Either ``w`` (``[n_pre, n_post]``) or ``key, n_pre, n_post`` for ``W ~ N(0, gain^2/n_pre)``.
+    ``bias=True`` adds a trainable zero bias; ``self_connections=False`` masks the diagonal
+    (square ``w`` only). ``delay``: extra whole steps of uniform delay.
+    """
+    dtype = dtype or float
+    if w is None:
+        if key is None or n_pre is None or n_post is None:
+            raise ValueError("dense needs either w or key, n_pre and n_post")
+        for name, n in (("n_pre", n_pre), ("n_post", n_post)):
+            if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
+                raise ValueError(f"{name} must be a positive int; got {n!r}")
+        check_positive("gain", gain, allow_zero=True)
+        w = jax.random.normal(key, (int(n_pre), int(n_post))) * (gain / np.sqrt(n_pre))
+    w = jnp.asarray(w, dtype=dtype)
+    if w.ndim != 2:
+        raise ValueError(f"w must be a [n_pre, n_post] matrix; got shape {w.shape}")
+    check_finite("w", w)
+    _check_delay_channel(delay, channel)
+    mask = None
+    if not self_connections:
+        if w.shape[0] != w.shape[1]:
+            raise ValueError(f"self_connections=False needs a square w; got shape {w.shape}")
+        mask = ~jnp.eye(w.shape[0], dtype=bool)
+    b = jnp.zeros((w.shape[1],), w.dtype) if bias else None
+    return Dense(w, b, mask, source, target, int(channel), int(delay))
+
+
+def _check_delay_channel(delay: Any, channel: Any) -> None:
+    if isinstance(delay, bool) or not isinstance(delay, int | np.integer) or delay < 0:
+        raise ValueError(f"delay must be a non-negative int (extra steps); got {delay!r}")
+    if isinstance(channel, bool) or not isinstance(channel, int | np.integer) or channel < 0:
+        raise ValueError(f"channel must be a non-negative int; got {channel!r}")
