@@ -45,6 +45,7 @@ import numpy as np
 from neuro._pytree import pytree_dataclass, replace, static_field
 from neuro.neurons.drive import Drive
 from neuro.synapses.exponential import channel_drive
+from neuro.validation import check_input_shapes
 
 Array = jax.Array
 OUTPUT_KEYS = ("spikes", "v", "readout")
@@ -198,6 +199,9 @@ class Network:
     def step(self, state: NetworkState, x: Any = None) -> tuple[NetworkState, dict]:
         """One step of the schedule in the module docstring."""
         inputs = self._inputs(x) if self.inputs else {}
+        if inputs:  # static shapes: checked once per trace, nothing in the compiled step
+            batch = next(iter(state.z.values())).shape[:-1]
+            check_input_shapes(self.input_sizes, batch, inputs, time_axis=False)
         projections = dict(self.projections)
         for name, mod in self.modulators.items():
             for pname, fields in mod.projection_weights(state.modulators[name]).items():

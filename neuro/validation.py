@@ -174,3 +174,56 @@ def check_memory(what: str, nbytes: float, *, hint: str = "") -> None:
     if avail is not None and nbytes > avail:
         raise SizeError(f"{what} needs about {format_bytes(nbytes)}, more than the "
                         f"{format_bytes(avail)} of memory available{'; ' + hint if hint else ''}")
+
+
+# --- inputs of a network ----------------------------------------------------------------------
+
+
+def check_input_shapes(sizes: dict[str, int], batch: tuple[int, ...], inputs: dict[str, Any], *,
+                       time_axis: bool) -> None:
+    """Raise :class:`ShapeError` unless every input ``name`` has shape ``[T, *batch, n]``
+    (``time_axis=True``, what the loop takes) or ``[*batch, n]`` (one step), ``n = sizes[name]``.
+
+    A batch-major array ``[*batch, T, n]`` is recognised where it can be (``T`` differs from the
+    first batch size) and named as such."""
+    axes = "[T, " + "".join(f"{b}, " for b in batch) + "n]" if time_axis else \
+        "[" + "".join(f"{b}, " for b in batch) + "n]"
+    for name, n in sizes.items():
+        if name not in inputs:
+            raise ConfigError(f"input {name!r} is missing; the network takes {sorted(sizes)}")
+        shape = tuple(np.shape(inputs[name]))
+        want = (*batch, n)
+        got = shape[1:] if time_axis else shape
+        if time_axis and len(shape) == 0:
+            raise ShapeError(f"input {name!r} must be time-major {axes.replace('n]', f'{n}]')} "
+                             f"(time, batch..., neurons); got a scalar")
+        if got == want:
+            continue
+        layout = "time-major " if time_axis else ""
+        msg = (f"input {name!r} must have shape {layout}{axes.replace('n]', f'{n}]')}"
+               f"{' (time, batch..., neurons)' if time_axis else ' (batch..., neurons)'}; "
+               f"got {shape}")
+        if time_axis and batch and len(shape) == len(want) + 1 and shape[0] == batch[0] \
+                and shape[2:] == want[1:] and shape[1] != batch[0]:
+            msg += (f": it looks batch-major [batch, T, n]; pass jnp.swapaxes(x, 0, 1) "
+                    f"(T = {shape[1]})")
+        raise ShapeError(msg)
+    extra = sorted(set(inputs) - set(sizes))
+    if extra:
+        raise ConfigError(f"inputs {extra} are not inputs of the network ({sorted(sizes)})")
+
+
+def check_finite_inputs(name: str, tree: Any) -> None:
+    """Raise :class:`NonFiniteError` naming the first leaf of ``tree`` that holds NaN or inf
+    (concrete float leaves only; traced values are skipped)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        arr = np.asarray(leaf)
+        if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            where = jax.tree_util.keystr(path) or ""
+            raise NonFiniteError(
+                f"{name}{where} holds NaN or infinity (first at index {tuple(int(i) for i in bad)}, "
+                f"value {arr[tuple(bad)]}); NaN spreads silently and +inf makes every neuron "
+                f"spike. Pass check_finite=False to skip this check")
