@@ -136,6 +136,13 @@ class Modulator:
         return state
 
 
+def _with_float_dtype(tree: Any, dtype: Any) -> Any:
+    """``tree`` with its float leaves in ``dtype`` (the state's dtype decides; integer counters
+    keep theirs)."""
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
 def _merge(drive: Drive, effect: Drive) -> Drive:
     return Drive(drive.current + effect.current, drive.conductance,
                  _times(drive.gain, effect.gain), _times(drive.threshold, effect.threshold))
@@ -178,7 +185,7 @@ class Network:
         dtype = jnp.zeros(0, dtype=dtype or float).dtype
         neurons, synapses, z = {}, {}, {}
         for name, pop in self.populations.items():
-            neurons[name] = pop.neuron.init_state((*batch, pop.size))
+            neurons[name] = _with_float_dtype(pop.neuron.init_state((*batch, pop.size)), dtype)
             synapses[name] = (None if pop.synapse is None else
                               pop.synapse.init_state(batch, pop.size, dtype))
             z[name] = jnp.zeros((*batch, pop.size), dtype)
