@@ -43,7 +43,6 @@ import json
 import os
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -51,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from neuro.io import load_pytree, save_pytree
+from neuro.io import load_checkpoint, run_identity, save_checkpoint
 from neuro.models import spiking_mlp as smlp
 from neuro.optim import EWCState, ewc_proximal, gpm_update_basis
 from neuro.plasticity import (
@@ -360,6 +359,7 @@ def _identity(stream: TaskStream, rc: RunConfig) -> dict[str, Any]:
 
 def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
                   checkpoint: str | os.PathLike | None = None,
+                  force_restart: bool = False,
                   progress: bool = False) -> dict[str, Any]:
     """Train ``rc.method`` on ``stream`` task after task; return metrics and the matrix R.
 
@@ -391,12 +391,12 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
         acc=np.zeros((n_tasks, n_tasks)),
         baseline=np.zeros(n_tasks),
     )
-    ident = _identity(stream, rc)
+    # the data set's fingerprint too: another IDX folder of the same size is another run
+    ident = run_identity(run=_identity(stream, rc), data=stream.tasks)
     start, elapsed, gpm_k = 0, 0.0, [0] * len(pre)
-    if checkpoint is not None and Path(checkpoint).exists():
-        loaded, meta = load_pytree(checkpoint, state)
-        if meta.get("identity") != ident:
-            raise ValueError(f"checkpoint {checkpoint} belongs to a different run configuration")
+    found = load_checkpoint(checkpoint, state, identity=ident, force_restart=force_restart)
+    if found is not None:
+        loaded, meta = found
         state = loaded._replace(acc=np.asarray(loaded.acc), baseline=np.asarray(loaded.baseline))
         start, elapsed, gpm_k = meta["done"], meta["seconds"], meta["gpm_k"]
 
@@ -467,7 +467,7 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
             anchor, fisher = params, _ewc_fisher(cfg, params, task, rc, state.ewc_fisher, t)
         state = RunState(params, lateral, gpm, anchor, fisher, acc_mat, state.baseline)
         if checkpoint is not None:
-            save_pytree(checkpoint, state, identity=ident, done=t + 1,
+            save_checkpoint(checkpoint, state, identity=ident, done=t + 1,
                         seconds=elapsed + time.perf_counter() - t0, gpm_k=gpm_k)
     if bar is not None:
         bar.close()
