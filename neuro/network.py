@@ -46,6 +46,7 @@ import numpy as np
 from neuro._pytree import pytree_dataclass, replace, static_field
 from neuro.neurons.drive import Drive
 from neuro.synapses.exponential import channel_drive
+from neuro.validation import check_input_shapes
 
 Array = jax.Array
 OUTPUT_KEYS = ("spikes", "v", "readout")
@@ -142,6 +143,13 @@ class Modulator:
         return self
 
 
+def _with_float_dtype(tree: Any, dtype: Any) -> Any:
+    """``tree`` with its float leaves in ``dtype`` (the state's dtype decides; integer counters
+    keep theirs)."""
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
 def _merge(drive: Drive, effect: Drive) -> Drive:
     return Drive(drive.current + effect.current, drive.conductance,
                  _times(drive.gain, effect.gain), _times(drive.threshold, effect.threshold))
@@ -184,7 +192,7 @@ class Network:
         dtype = jnp.zeros(0, dtype=dtype or float).dtype
         neurons, synapses, z = {}, {}, {}
         for name, pop in self.populations.items():
-            neurons[name] = pop.neuron.init_state((*batch, pop.size))
+            neurons[name] = _with_float_dtype(pop.neuron.init_state((*batch, pop.size)), dtype)
             synapses[name] = (None if pop.synapse is None else
                               pop.synapse.init_state(batch, pop.size, dtype))
             z[name] = jnp.zeros((*batch, pop.size), dtype)
@@ -205,6 +213,9 @@ class Network:
     def step(self, state: NetworkState, x: Any = None) -> tuple[NetworkState, dict]:
         """One step of the schedule in the module docstring."""
         inputs = self._inputs(x) if self.inputs else {}
+        if inputs:  # static shapes: checked once per trace, nothing in the compiled step
+            batch = next(iter(state.z.values())).shape[:-1]
+            check_input_shapes(self.input_sizes, batch, inputs, time_axis=False)
         projections = dict(self.projections)
         for name, mod in self.modulators.items():
             for pname, fields in mod.projection_weights(state.modulators[name]).items():
