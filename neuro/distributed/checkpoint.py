@@ -16,10 +16,12 @@ model's seed: COBA at 400k neurons holds ~36 bytes of state per neuron (14 MB); 
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import jax
+import numpy as np
 
 from neuro.distributed.partition import PartitionedNetwork, gather_state, shard_state
 from neuro.io import load_pytree, save_pytree
@@ -45,3 +47,9 @@ def load(path: str | os.PathLike, pnet: PartitionedNetwork, like: Any, extra_lik
     global_like = gather_state(pnet, like)
     (state, extra), meta = load_pytree(path, (global_like, extra_like))
     return shard_state(pnet, state), extra, meta
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    """The JSON metadata of a checkpoint (the ``__meta__`` entry :mod:`neuro.io` writes)."""
+    with np.load(path) as data:
+        return json.loads(bytes(data["__meta__"]).decode())

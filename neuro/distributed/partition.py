@@ -246,10 +246,11 @@ def partition(net: Network, mesh: Mesh, *, axis: str = NEURONS, interval: int | 
     return place(pnet, pnet)
 
 
-def place(pnet: PartitionedNetwork, tree: Any) -> Any:
-    """Global arrays of a stacked tree (leading device axis split over the mesh axis), built from
-    host values that every process holds in full (so it works across processes)."""
-    sharding = NamedSharding(pnet.mesh, PartitionSpec(pnet.axis))
+def place(pnet: PartitionedNetwork, tree: Any, spec: PartitionSpec | None = None) -> Any:
+    """Global arrays of a stacked tree (leading device axis split over the mesh axis; ``spec``
+    e.g. ``PartitionSpec()`` to replicate), built from host values that every process holds in
+    full (so it works across processes)."""
+    sharding = NamedSharding(pnet.mesh, PartitionSpec(pnet.axis) if spec is None else spec)
 
     def put(x):
         if isinstance(x, jax.Array) and x.sharding == sharding:
@@ -330,7 +331,7 @@ def shard_state(pnet: PartitionedNetwork, state: NetworkState) -> NetworkState:
     """A state of the unpartitioned network (e.g. ``net.init_state(batch)``, or one gathered by
     :func:`gather_state` from any device count) in the partitioned layout, on the mesh."""
     m, sizes, blocks, delays = pnet.interval, dict(pnet.sizes), pnet.block, dict(pnet.delays)
-    state, local = host(state), pnet.template
+    state, local = jax.tree_util.tree_map(np.asarray, state), pnet.template
     per_device = []
     for d in range(pnet.n_devices):
         neurons, synapses, z = {}, {}, {}

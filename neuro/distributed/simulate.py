@@ -30,7 +30,7 @@ from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from neuro.distributed.partition import PartitionedNetwork, host
+from neuro.distributed.partition import PartitionedNetwork, host, place
 from neuro.projections._events import _SHIFTS
 from neuro.run import SimulationResult, _concat, _monitors, _select, num_steps, scan_steps
 
@@ -112,7 +112,9 @@ def block_step(pnet: PartitionedNetwork, dstate: Any, xs: Any) -> tuple[Any, dic
     lead = next(iter(dstate.z.values())).ndim - 1  # M, batch..., block (without the device axis)
     cut = P(*([None] * (lead - 1)), axis)
     rec_specs = {"spikes": cut, "v": cut, "readout": P()}
-    fn = jax.shard_map(partial(_block, pnet), mesh=pnet.mesh,
+    # check_vma=False: the parts build fresh accumulators (jnp.zeros, invariant across devices)
+    # and add device-varying values into them in while loops, which the check rejects
+    fn = jax.shard_map(partial(_block, pnet), mesh=pnet.mesh, check_vma=False,
                        in_specs=(P(axis), P(axis), P()), out_specs=(P(axis), rec_specs))
     dstate, records = fn(pnet.local, dstate, xs)
     sizes = dict(pnet.sizes)
@@ -164,7 +166,8 @@ def simulate(
     :func:`neuro.run.simulate` (keys, dotted paths or a hashable callable on the outputs). The
     number of steps and ``chunk`` must be multiples of ``pnet.interval``. ``checkpoint=PATH``
     saves the state in the device-count independent layout (:mod:`.checkpoint`) after every
-    chunk; a rerun with the same path resumes after the last saved chunk, on any device count.
+    chunk with the records so far; a rerun with the same path (and as many or more steps)
+    resumes after the last saved chunk, on any device count.
     Returns the final (partitioned) state and the records (host NumPy, every process).
     """
     from neuro.distributed import checkpoint as ckpt
@@ -175,18 +178,18 @@ def simulate(
     if n % m or chunk < 1 or chunk % m:
         raise ValueError(f"the number of steps ({n}) and chunk ({chunk}) must be multiples of "
                          f"the exchange interval {m}")
-    inputs = jax.tree_util.tree_map(jnp.asarray, inputs)
+    inputs = place(pnet, host(inputs), P())
     run = _compile(pnet, monitors)
     done, pieces = 0, []
-    if checkpoint is not None:
-        shapes = jax.eval_shape(run, pnet, dstate, inputs)[1]
-        full = jax.tree_util.tree_map(lambda r: np.zeros(r.shape, r.dtype), shapes)
     if checkpoint is not None and os.path.exists(checkpoint):
-        dstate, saved, meta = ckpt.load(checkpoint, pnet, dstate, full)
-        done = int(meta["steps_done"])
+        done = int(ckpt.read_meta(checkpoint)["steps_done"])
         if done > n:
             raise ValueError(f"checkpoint {checkpoint} has {done} steps, more than the {n} asked for")
-        pieces.append(jax.tree_util.tree_map(lambda r: r[:done], saved))
+        shapes = jax.eval_shape(run, pnet, dstate, jax.tree_util.tree_map(
+            lambda x: x[:done], inputs))[1]
+        like = jax.tree_util.tree_map(lambda r: np.zeros(r.shape, r.dtype), shapes)
+        dstate, saved, _ = ckpt.load(checkpoint, pnet, dstate, like)
+        pieces.append(saved)
     bar = tqdm(total=n, initial=done, disable=not progress, unit="step", desc="simulate")
     while done < n:
         stop = min(done + chunk, n)
@@ -196,10 +199,7 @@ def simulate(
         bar.update(stop - done)
         done = stop
         if checkpoint is not None:
-            joined = _concat(pieces)
-            padded = jax.tree_util.tree_map(lambda f, r: np.concatenate([r, f[r.shape[0]:]]),
-                                            full, joined)
-            ckpt.save(checkpoint, pnet, dstate, padded, steps_done=done)
+            ckpt.save(checkpoint, pnet, dstate, _concat(pieces), steps_done=done)
     bar.close()
     return SimulationResult(dstate, _concat(pieces) if pieces else None)
 
