@@ -56,7 +56,8 @@ def compare(got, ref):
 
 
 if __name__ == "__main__":
-    devices = [int(a) for a in sys.argv[1:]]
+    handover = "--handover" in sys.argv
+    devices = [int(a) for a in sys.argv[1:] if a != "--handover"]
     net, state, xs = build()
     ref = simulate(net, state, xs, monitors=MONITORS, chunk=CHUNK).records
     half = simulate(net, state, xs[:300], monitors=MONITORS, chunk=CHUNK)
@@ -66,6 +67,10 @@ if __name__ == "__main__":
         pnet = distributed.partition(net, distributed.mesh(d))
         ds = distributed.shard_state(pnet, state)
         full = distributed.simulate(pnet, ds, xs, monitors=MONITORS, chunk=CHUNK)
+        result[str(d)] = {"interval": pnet.interval, "full": compare(full.records, ref),
+                          "bytes": distributed.exchange_bytes(pnet, ds)}
+        if not handover:
+            continue
         # hand-over: a single-device state mid-run continues partitioned, and back
         cont = distributed.simulate(pnet, distributed.shard_state(pnet, half.state), xs[300:],
                                     monitors=MONITORS, chunk=CHUNK)
@@ -73,10 +78,8 @@ if __name__ == "__main__":
         back = simulate(net, distributed.gather_state(pnet, first.state), xs[300:],
                         monitors=MONITORS, chunk=CHUNK)
         tail = {k: np.asarray(v)[300:] for k, v in ref.items()}
-        result[str(d)] = {"interval": pnet.interval, "full": compare(full.records, ref),
-                          "shard_mid_run": compare(cont.records, tail),
-                          "gather_mid_run": compare(back.records, tail),
-                          "bytes": distributed.exchange_bytes(pnet, ds)}
+        result[str(d)].update(shard_mid_run=compare(cont.records, tail),
+                              gather_mid_run=compare(back.records, tail))
     # checkpoint written on the first device count, resumed on the others
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "run.npz"
