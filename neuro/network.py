@@ -115,7 +115,8 @@ class StepView(NamedTuple):
 class Modulator:
     """Base of parts that read and write other parts within a step (astrocytes, plasticity).
 
-    Subclasses override what they need; the defaults do nothing.
+    Subclasses are pytrees too (decorate them with ``neuro._pytree.pytree_dataclass``) and
+    override what they need; the defaults do nothing.
     """
 
     def init_state(self, net: Network, batch: tuple[int, ...], dtype: Any) -> Any:
