@@ -60,7 +60,11 @@ writes neuro's one-step population latency implicitly (``explicit_latency=False`
 describes the network every discrete NIR simulator runs); ``explicit_latency=True`` writes it as
 ``Delay`` nodes so that a continuous-time reader reproduces neuro's timing. Both round-trip
 exactly through :func:`from_nir` for networks whose paths from the inputs to a population all
-cross the same number of populations; otherwise use ``explicit_latency=True``.
+cross the same number of populations; otherwise use ``explicit_latency=True``. The equality is
+exact from rest (neuro starts every neuron at ``v_leak``; NIR leaves the initial state to the
+simulator, snnTorch starts at 0); a bias onto a population with ``lag > 0`` (torch's
+``nn.Linear`` has one by default) already acts during that population's first ``lag`` steps,
+before its input arrives: a transient that the NIR time line does not have.
 
 neuro fires at ``v >= v_th``, NIR at ``v > v_th``: spikes differ only where ``v`` lands exactly
 on the threshold.
