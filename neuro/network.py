@@ -12,7 +12,8 @@ Schedule of one step ``t`` (Brian2's order; every part sees the same values):
    accumulator: an input's ``x_t``, or a population's spikes ``z_{t-1}`` (a population's spikes
    reach their targets the step after they are emitted: the minimum synaptic delay is one step;
    a projection's ``delay`` adds whole steps). Modulators may override a projection's weights
-   first (online plasticity keeps its weights in its own state).
+   first (online plasticity keeps its weights in its own state), and hand projections extra
+   inputs (``Modulator.projection_inputs``: an astrocyte's gliotransmitter for STP release).
 2. **synapses**: a population with kinetics (:mod:`neuro.synapses`) adds the arrivals onto its
    decayed traces; one without (delta synapses) receives them as this step's current. Either
    becomes the population's :class:`~neuro.neurons.Drive` (current or conductances).
@@ -128,6 +129,11 @@ class Modulator:
         """Weights that replace projection fields this step: ``{projection: {field: array}}``."""
         return {}
 
+    def projection_inputs(self, state: Any) -> dict[str, dict[str, Array]]:
+        """Extra keyword inputs of projections' ``deliver_into`` this step, ``{projection:
+        {name: array}}`` (e.g. the gliotransmitter ``glio`` of an STP projection)."""
+        return {}
+
     def modulate(self, state: Any, view: StepView) -> tuple[Any, dict[str, Drive]]:
         """Effects on populations before they integrate: ``{population: Drive(current=added,
         gain=multiplied, threshold=multiplied)}``."""
@@ -217,9 +223,12 @@ class Network:
             batch = next(iter(state.z.values())).shape[:-1]
             check_input_shapes(self.input_sizes, batch, inputs, time_axis=False)
         projections = dict(self.projections)
+        extra: dict[str, dict] = {}
         for name, mod in self.modulators.items():
             for pname, fields in mod.projection_weights(state.modulators[name]).items():
                 projections[pname] = replace(projections[pname], **fields)
+            for pname, kwargs in mod.projection_inputs(state.modulators[name]).items():
+                extra.setdefault(pname, {}).update(kwargs)
 
         acc = {}
         for name, pop in self.populations.items():
@@ -236,7 +245,8 @@ class Network:
                 src = state.z[proj.source]
                 binary = bool(getattr(self.populations[proj.source].neuron, "binary", False))
             proj_states[name], acc[proj.target] = proj.deliver_into(
-                state.projections[name], src, acc[proj.target], binary=binary)
+                state.projections[name], src, acc[proj.target], binary=binary,
+                **extra.get(name, {}))
 
         drives = {}
         for name, pop in self.populations.items():
