@@ -338,19 +338,26 @@ def _hlop_projection(net: Any, circuits: Mapping[str, SubspaceState]) -> Project
                             form="gram")
 
 
-def _map_hlop(opt_state: Any, fn: Callable[[HLOPState], HLOPState]) -> Any:
+def map_state(opt_state: Any, cls: type, fn: Callable[[Any], Any]) -> Any:
+    """Replace every ``cls`` node (e.g. :class:`ProjectionState`, :class:`EWCState`,
+    :class:`HLOPState`) of a (chained, masked) optimiser state by ``fn(node)`` (host-side, at a
+    task boundary: the shapes stay, so the compiled step is reused)."""
     found = []
 
     def visit(s):
-        if isinstance(s, HLOPState):
+        if isinstance(s, cls):
             found.append(True)
             return fn(s)
         return s
 
-    out = jax.tree_util.tree_map(visit, opt_state, is_leaf=lambda s: isinstance(s, HLOPState))
+    out = jax.tree_util.tree_map(visit, opt_state, is_leaf=lambda s: isinstance(s, cls))
     if not found:
-        raise ValueError("the optimiser state holds no HLOPState (build it with neuro.optim.hlop)")
+        raise ValueError(f"the optimiser state holds no {cls.__name__}")
     return out
+
+
+def _map_hlop(opt_state: Any, fn: Callable[[HLOPState], HLOPState]) -> Any:
+    return map_state(opt_state, HLOPState, fn)
 
 
 def hlop_circuits(opt_state: Any) -> dict:
