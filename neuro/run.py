@@ -3,7 +3,9 @@
 A model is a :class:`neuro.network.Network` (``net.step(state, x_t) -> (state, outputs)``), or
 any ``(step, params)`` with a pure ``step(params, state, x_t) -> (state, outputs)``, ``outputs``
 any pytree (usually a dict). Time is one ``lax.scan`` over the leading axis of ``inputs``; this
-module is the only time loop of the package.
+module is the only time loop of the package. A network part with a fused backend (the recurrent
+projection's ``backend="fused"``, :mod:`neuro.fast_rnn`) computes the whole run here, inside this
+loop's entry point, when the network has its pattern.
 
 * :func:`scan_steps` is the pure, differentiable loop (use it inside losses and ``grad``). It can
   record every ``every``-th output only, and trade compute for memory with ``remat_chunk``: the scan
@@ -41,6 +43,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from neuro.fast_rnn import fused_scan
 from neuro.io import digest, load_checkpoint, run_identity, save_checkpoint
 from neuro.network import network_step
 from neuro.validation import (
@@ -174,6 +177,10 @@ def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=No
     if isinstance(every, bool) or not isinstance(every, int) or every < 1 or n % every:
         raise ConfigError(f"every must be a positive divisor of the number of steps {n}; got "
                           f"{every!r}")
+    if step is network_step and every == 1:  # a part's fused backend (neuro.fast_rnn)
+        fused = fused_scan(params, state, inputs, monitors, remat_chunk)
+        if fused is not None:
+            return fused[0], _select(fused[1], monitors)
 
     def one(carry, x):
         new, out = step(params, carry, x)

@@ -154,7 +154,8 @@ def test_size_estimates_pass_for_ordinary_sizes(monkeypatch):
 
 
 CHILD = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
     import jax, jax.numpy as jnp
     from neuro import cli, io
     from neuro.cli import demo
@@ -191,8 +192,7 @@ def test_ctrl_c_exits_cleanly_keeping_the_checkpoint(tmp_path, where):
                                     "demo.register = register"))
     proc = subprocess.Popen([sys.executable, str(script), str(ckpt), "1" if where == "python"
                              else "0"], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT,
-                                                                        signal.SIG_DFL))
+                            text=True)
     line = proc.stderr.readline()
     assert "working" in line, line + proc.stderr.read()
     time.sleep(1.0)  # inside the sleep, or inside XLA's compiler
