@@ -72,3 +72,35 @@ def test_json_never_holds_nan_or_infinity(tmp_path):
     text = (tmp_path / "r.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+
+def test_continual_data_fingerprint():
+    from neuro.tasks import continual as cl
+    from neuro.tasks.data import load_dataset
+
+    digits = load_dataset("digits")
+    a = cl._data_fingerprint(cl.permuted_tasks(digits, n_tasks=2, seed=0))
+    assert a == cl._data_fingerprint(cl.permuted_tasks(load_dataset("digits"), n_tasks=2, seed=0))
+    assert a != cl._data_fingerprint(cl.permuted_tasks(digits, n_tasks=2, seed=1))
+    flipped = digits._replace(y_train=digits.y_train[::-1].copy())  # same shapes, other labels
+    assert a != cl._data_fingerprint(cl.permuted_tasks(flipped, n_tasks=2, seed=0))
+
+
+@pytest.mark.slow
+def test_continual_refuses_a_checkpoint_of_other_data_of_the_same_size(tmp_path):
+    """The issue's probe: resuming on another data set of the same shapes used to return the
+    old run's result labelled with the new data."""
+    from neuro.tasks import continual as cl
+    from neuro.tasks.data import load_dataset
+    from neuro.validation import CheckpointMismatch
+
+    digits = load_dataset("digits")
+    rc = cl.RunConfig(method="finetune", hidden=(8,), epochs=1, batch=64, timesteps=2, fwt=False)
+    ckpt = tmp_path / "run.npz"
+    cl.run_continual(cl.permuted_tasks(digits, n_tasks=1, seed=0), rc, checkpoint=ckpt)
+    other = cl.permuted_tasks(digits, n_tasks=1, seed=1)  # same sizes, other pixels order
+    with pytest.raises(CheckpointMismatch, match=r"data \(checkpoint") as err:
+        cl.run_continual(other, rc, checkpoint=ckpt)
+    assert "run (" not in str(err.value)  # the configuration itself is the same
+    fresh = cl.run_continual(other, rc, checkpoint=ckpt, force_restart=True)
+    assert fresh["accuracy_matrix"]
