@@ -47,7 +47,7 @@ import numpy as np
 from neuro._pytree import pytree_dataclass, replace, static_field
 from neuro.neurons.drive import Drive
 from neuro.synapses.exponential import channel_drive
-from neuro.validation import check_input_shapes
+from neuro.validation import ArgumentTypeError, ConfigError, check_input_shapes, check_memory
 
 Array = jax.Array
 OUTPUT_KEYS = ("spikes", "v", "readout")
@@ -78,19 +78,41 @@ class Population:
 def population(neuron: Any, size: int, *, synapse: Any = None, n_channels: int = 1) -> Population:
     """A :class:`Population`; ``synapse`` from :mod:`neuro.synapses` (None: delta synapses)."""
     if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"size must be a positive int; got {size!r}")
+        raise ConfigError(f"size must be a positive int; got {size!r}")
     if not hasattr(neuron, "step") or not hasattr(neuron, "init_state"):
-        raise TypeError(f"neuron must be a neuron model (neuro.neurons); got {type(neuron).__name__}")
+        raise ArgumentTypeError(f"neuron must be a neuron model (neuro.neurons); got {type(neuron).__name__}")
     if synapse is not None and synapse.kind == "conductance" and not hasattr(neuron, "reversal"):
-        raise ValueError(f"a conductance synapse needs a conductance-based neuron "
-                         f"(neurons.conductance_lif); got {type(neuron).__name__}")
+        raise ConfigError(f"a conductance synapse needs a conductance-based neuron "
+                          f"(neurons.conductance_lif); got {type(neuron).__name__}")
     if synapse is not None and synapse.kind == "conductance" and \
             neuron.n_channels != synapse.n_channels:
-        raise ValueError(f"the neuron has {neuron.n_channels} reversal potentials but the synapse "
-                         f"{synapse.n_channels} channels")
+        raise ConfigError(f"the neuron has {neuron.n_channels} reversal potentials but the synapse "
+                          f"{synapse.n_channels} channels")
     if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
-        raise ValueError(f"n_channels must be a positive int; got {n_channels!r}")
+        raise ConfigError(f"n_channels must be a positive int; got {n_channels!r}")
+    _check_fits(neuron, int(size))
     return Population(neuron, synapse, int(size), int(n_channels))
+
+
+def _check_fits(neuron: Any, size: int) -> None:
+    """Raise ShapeError unless the neuron's (per-neuron) parameters fit ``size`` neurons: one
+    abstract step (shapes only, nothing computed or compiled)."""
+    from neuro.validation import ShapeError
+
+    if not hasattr(neuron, "reversal"):
+        drive = Drive(jax.ShapeDtypeStruct((size,), jnp.float32))
+    else:
+        c = int(np.shape(neuron.reversal)[0])
+        drive = Drive(jax.ShapeDtypeStruct((size,), jnp.float32),
+                      jax.ShapeDtypeStruct((c, size), jnp.float32))
+    try:
+        jax.eval_shape(lambda d: neuron.step(neuron.init_state(size), d), drive)
+    except (TypeError, ValueError) as exc:
+        shapes = {jax.tree_util.keystr(k): np.shape(v)
+                  for k, v in jax.tree_util.tree_flatten_with_path(neuron)[0] if np.ndim(v)}
+        raise ShapeError(f"the parameters of {type(neuron).__name__} do not fit a population "
+                         f"of {size} neurons (per-neuron arrays need shape ({size},)); shapes "
+                         f"{shapes}") from exc
 
 
 class NetworkState(NamedTuple):
@@ -196,6 +218,10 @@ class Network:
         """The network at rest for leading axes ``batch``."""
         batch = (batch,) if isinstance(batch, int) else tuple(batch)
         dtype = jnp.zeros(0, dtype=dtype or float).dtype
+        # ~4 floats of neuron state, the last spikes and a synaptic trace per channel
+        slots = sum(p.size * (6 + p.channels) for p in self.populations.values())
+        check_memory(f"the state of {self.num_neurons():,} neurons x batch {batch}",
+                     float(np.prod(batch)) * slots * dtype.itemsize, hint="use a smaller batch")
         neurons, synapses, z = {}, {}, {}
         for name, pop in self.populations.items():
             neurons[name] = _with_float_dtype(pop.neuron.init_state((*batch, pop.size)), dtype)
@@ -213,7 +239,7 @@ class Network:
         if isinstance(x, Mapping):
             return dict(x)
         if len(names) != 1:
-            raise ValueError(f"this network has inputs {names}: pass x as a dict by name")
+            raise ConfigError(f"this network has inputs {names}: pass x as a dict by name")
         return {names[0]: x}
 
     def step(self, state: NetworkState, x: Any = None) -> tuple[NetworkState, dict]:
@@ -291,45 +317,45 @@ def network(
     readouts = dict(readouts or {})
     inputs = dict(inputs or {})
     if not populations:
-        raise ValueError("a network needs at least one population")
+        raise ConfigError("a network needs at least one population")
     for name, n in inputs.items():
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"input {name!r} must have a positive int size; got {n!r}")
+            raise ConfigError(f"input {name!r} must have a positive int size; got {n!r}")
         if name in populations:
-            raise ValueError(f"input {name!r} has the name of a population")
+            raise ConfigError(f"input {name!r} has the name of a population")
     for name, pop in populations.items():
         if not isinstance(pop, Population):
-            raise TypeError(f"population {name!r} must be a Population (neuro.network.population); "
-                            f"got {type(pop).__name__}")
+            raise ArgumentTypeError(f"population {name!r} must be a Population (neuro.network.population); "
+                                    f"got {type(pop).__name__}")
     sizes = {**{n: p.size for n, p in populations.items()}, **inputs}
     for name, proj in projections.items():
         if proj.source not in sizes:
-            raise ValueError(f"projection {name!r}: source {proj.source!r} is neither a "
-                             f"population nor an input ({sorted(sizes)})")
+            raise ConfigError(f"projection {name!r}: source {proj.source!r} is neither a "
+                              f"population nor an input ({sorted(sizes)})")
         if proj.target not in populations:
-            raise ValueError(f"projection {name!r}: target {proj.target!r} is not a population "
-                             f"({sorted(populations)})")
+            raise ConfigError(f"projection {name!r}: target {proj.target!r} is not a population "
+                              f"({sorted(populations)})")
         if proj.n_pre != sizes[proj.source]:
-            raise ValueError(f"projection {name!r} has {proj.n_pre} presynaptic neurons but "
-                             f"{proj.source!r} has {sizes[proj.source]}")
+            raise ConfigError(f"projection {name!r} has {proj.n_pre} presynaptic neurons but "
+                              f"{proj.source!r} has {sizes[proj.source]}")
         target = populations[proj.target]
         if proj.n_post != target.size:
-            raise ValueError(f"projection {name!r} has {proj.n_post} postsynaptic neurons but "
-                             f"{proj.target!r} has {target.size}")
+            raise ConfigError(f"projection {name!r} has {proj.n_post} postsynaptic neurons but "
+                              f"{proj.target!r} has {target.size}")
         if proj.channel + proj.n_channels > target.channels:
-            raise ValueError(f"projection {name!r} drives channels {proj.channel}.."
-                             f"{proj.channel + proj.n_channels - 1} but {proj.target!r} has "
-                             f"{target.channels}")
+            raise ConfigError(f"projection {name!r} drives channels {proj.channel}.."
+                              f"{proj.channel + proj.n_channels - 1} but {proj.target!r} has "
+                              f"{target.channels}")
     for name, readout in readouts.items():
         if readout.source not in populations:
-            raise ValueError(f"readout {name!r}: source {readout.source!r} is not a population")
+            raise ConfigError(f"readout {name!r}: source {readout.source!r} is not a population")
         if readout.n_in != populations[readout.source].size:
-            raise ValueError(f"readout {name!r} reads {readout.n_in} neurons but "
-                             f"{readout.source!r} has {populations[readout.source].size}")
+            raise ConfigError(f"readout {name!r} reads {readout.n_in} neurons but "
+                              f"{readout.source!r} has {populations[readout.source].size}")
     for name, mod in modulators.items():
         if not isinstance(mod, Modulator):
-            raise TypeError(f"modulator {name!r} must subclass neuro.network.Modulator; got "
-                            f"{type(mod).__name__}")
+            raise ArgumentTypeError(f"modulator {name!r} must subclass neuro.network.Modulator; got "
+                                    f"{type(mod).__name__}")
     return Network(populations, projections, modulators, readouts, tuple(sorted(inputs.items())))
 
 
@@ -343,11 +369,11 @@ def select_neurons(net: Network, keep: Mapping[str, Any]) -> Network:
     keep = {name: np.asarray(k, dtype=np.int64).reshape(-1) for name, k in keep.items()}
     for name, k in keep.items():
         if name not in net.populations:
-            raise ValueError(f"keep names {name!r}, which is not a population "
-                             f"({sorted(net.populations)})")
+            raise ConfigError(f"keep names {name!r}, which is not a population "
+                              f"({sorted(net.populations)})")
         size = net.populations[name].size
         if k.size == 0 or k.min() < 0 or k.max() >= size or np.unique(k).size != k.size:
-            raise ValueError(f"keep[{name!r}] must hold distinct indices in [0, {size}), at least one")
+            raise ConfigError(f"keep[{name!r}] must hold distinct indices in [0, {size}), at least one")
     populations = {}
     for name, pop in net.populations.items():
         if name not in keep:
@@ -432,7 +458,7 @@ def _select_projection(proj: Any, keep: Mapping[str, np.ndarray]) -> Any:
         return sparse(proj.source, proj.target, conn, delay=proj.delay, delays=table,
                       channel=proj.channel, backend=proj.backend,
                       spikes_per_round=proj.spikes_per_round)
-    raise TypeError(f"cannot select neurons of a {type(proj).__name__} projection")
+    raise ArgumentTypeError(f"cannot select neurons of a {type(proj).__name__} projection")
 
 
 def _index_map(keep: np.ndarray | None, n: int) -> np.ndarray:

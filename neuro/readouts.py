@@ -17,7 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuro._pytree import pytree_dataclass, static_field
-from neuro.validation import check_finite, check_positive
+from neuro.validation import (
+    ConfigError,
+    as_float_array,
+    check_finite,
+    check_memory,
+    check_positive,
+    check_scalar,
+)
 
 Array = jax.Array
 
@@ -74,14 +81,16 @@ def leaky(
     dtype = dtype or float
     if w is None:
         if key is None or n_in is None or n_out is None:
-            raise ValueError("leaky needs either w or key, n_in and n_out")
+            raise ConfigError("leaky needs either w or key, n_in and n_out")
         for name, n in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
-                raise ValueError(f"{name} must be a positive int; got {n!r}")
+                raise ConfigError(f"{name} must be a positive int; got {n!r}")
+        gain = check_scalar("gain", gain)
+        check_memory(f"readout weights {n_in} x {n_out}", 4.0 * n_in * n_out)
         w = jax.random.normal(key, (int(n_in), int(n_out))) * (gain / np.sqrt(n_in))
-    w = jnp.asarray(w, dtype)
+    w = as_float_array("w", w, dtype, finite=False)
     if w.ndim != 2:
-        raise ValueError(f"w must be a [n_in, n_out] matrix; got shape {w.shape}")
+        raise ConfigError(f"w must be a [n_in, n_out] matrix; got shape {w.shape}")
     check_finite("w", w)
     return Leaky(w, jnp.zeros((w.shape[1],), dtype), jnp.asarray(tau, dtype), source, float(dt),
                  bool(scale_input))

@@ -30,6 +30,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from neuro.validation import ArgumentTypeError, ConfigError
+
 SURROGATES = ("sigmoid", "triangle", "inverse_square", "arctan", "custom")
 _DEFAULTS = {
     "sigmoid": (4.0, 1.0),
@@ -51,13 +53,13 @@ class Surrogate:
 
     def __post_init__(self) -> None:
         if self.name not in SURROGATES:
-            raise ValueError(f"surrogate must be one of {SURROGATES}; got {self.name!r}")
+            raise ConfigError(f"surrogate must be one of {SURROGATES}; got {self.name!r}")
         if self.name == "custom" and self.fn is None:
-            raise ValueError("surrogate 'custom' needs fn, a function x -> g'(x)")
+            raise ConfigError("surrogate 'custom' needs fn, a function x -> g'(x)")
         if not (math.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"surrogate alpha must be positive and finite; got {self.alpha}")
+            raise ConfigError(f"surrogate alpha must be positive and finite; got {self.alpha}")
         if not (math.isfinite(self.width) and self.width > 0):
-            raise ValueError(f"surrogate width must be positive and finite; got {self.width}")
+            raise ConfigError(f"surrogate width must be positive and finite; got {self.width}")
 
     def grad(self, x: jax.Array) -> jax.Array:
         """The pseudo-derivative g'(x)."""
@@ -83,12 +85,12 @@ def surrogate(name: str | Surrogate = "sigmoid", **kwargs: float) -> Surrogate:
     if isinstance(name, Surrogate):
         return dataclasses.replace(name, **kwargs) if kwargs else name
     if name not in _DEFAULTS:
-        raise ValueError(f"surrogate must be one of {SURROGATES}; got {name!r}")
+        raise ConfigError(f"surrogate must be one of {SURROGATES}; got {name!r}")
     alpha, width = _DEFAULTS[name]
     fn = kwargs.pop("fn", None)
     unknown = set(kwargs) - {"alpha", "width"}
     if unknown:
-        raise TypeError(f"surrogate takes alpha, width (and fn for 'custom'); got {sorted(unknown)}")
+        raise ArgumentTypeError(f"surrogate takes alpha, width (and fn for 'custom'); got {sorted(unknown)}")
     return Surrogate(name, float(kwargs.get("alpha", alpha)), float(kwargs.get("width", width)), fn)
 
 

@@ -37,6 +37,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from neuro._pytree import combine, is_inexact_array, partition, value_and_grad
+from neuro.validation import ConfigError
 
 Array = jax.Array
 LossFn = Callable[[Any, Any, Array], tuple[Array, dict]]
@@ -51,7 +52,7 @@ def readout_logits(readout: Array, mode: str = "mean", window: int | None = None
         return readout.max(axis=0)
     if mode == "last":
         return readout[-1]
-    raise ValueError(f"mode must be one of ('mean', 'max', 'last'); got {mode!r}")
+    raise ConfigError(f"mode must be one of ('mean', 'max', 'last'); got {mode!r}")
 
 
 def spike_count_logits(spikes: Array) -> Array:
@@ -122,8 +123,8 @@ class Trainer:
             self._evaluate = jax.jit(loss_fn)
             return
         if batch_axis not in mesh.axis_names:
-            raise ValueError(f"batch_axis {batch_axis!r} is not an axis of the mesh "
-                             f"{mesh.axis_names}")
+            raise ConfigError(f"batch_axis {batch_axis!r} is not an axis of the mesh "
+                              f"{mesh.axis_names}")
         rep = NamedSharding(mesh, PartitionSpec())
         self._batch_sharding = NamedSharding(mesh, PartitionSpec(batch_axis))
         self._replicated = rep
@@ -146,9 +147,9 @@ class Trainer:
 
         def put_batch(x):
             if np.ndim(x) == 0 or np.shape(x)[0] % size:
-                raise ValueError(f"every batch array needs a leading axis that is a multiple of "
-                                 f"the mesh axis {self.batch_axis!r} ({size}); got shape "
-                                 f"{np.shape(x)}")
+                raise ConfigError(f"every batch array needs a leading axis that is a multiple of "
+                                  f"the mesh axis {self.batch_axis!r} ({size}); got shape "
+                                  f"{np.shape(x)}")
             return put(x, self._batch_sharding)
 
         rep = lambda x: put(x, self._replicated) if isinstance(x, jax.Array | np.ndarray) else x
@@ -184,7 +185,7 @@ class Trainer:
         """Train for ``epochs`` passes over ``(x, y)`` (sample-major arrays); return
         ``(params, opt_state, history)`` with per-epoch mean metrics."""
         if epochs < 1 or batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1; got {epochs}, {batch_size}")
+            raise ConfigError(f"epochs and batch_size must be >= 1; got {epochs}, {batch_size}")
         opt_state = self.init(params) if opt_state is None else opt_state
         key = jax.random.PRNGKey(seed)
         history = []
@@ -211,7 +212,7 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, key: Array) -> Iterat
     """Shuffled full batches of ``(x, y)`` (the remainder is dropped so shapes stay static)."""
     n = len(x)
     if n < batch_size:
-        raise ValueError(f"batch_size {batch_size} exceeds the number of samples {n}")
+        raise ConfigError(f"batch_size {batch_size} exceeds the number of samples {n}")
     order = np.asarray(jax.random.permutation(key, n))
     for i in range(n // batch_size):
         idx = order[i * batch_size:(i + 1) * batch_size]

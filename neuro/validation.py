@@ -67,19 +67,33 @@ class CheckpointMismatch(CheckpointError):
     differ); the message lists what differs."""
 
 
-def _concrete(value: Any) -> np.ndarray | None:
+def _concrete(value: Any, name: str = "value") -> np.ndarray | None:
     if isinstance(value, jax.core.Tracer):
         return None
+    if value is None or isinstance(value, str | bytes):
+        raise ArgumentTypeError(f"{name} must be a number or an array of numbers; got {value!r}")
     try:
         return np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ArgumentTypeError(
-            f"expected a number or an array of numbers, got {type(value).__name__}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ArgumentTypeError(f"{name} must be a number or an array of numbers; got "
+                                f"{type(value).__name__}") from exc
+
+
+def as_float_array(name: str, value: Any, dtype: Any = None, *, finite: bool = True) -> jax.Array:
+    """``value`` as a JAX float array (default float dtype: float32, float64 under x64);
+    :class:`ArgumentTypeError` for non-numbers, :class:`NonFiniteError` for NaN/inf."""
+    import jax.numpy as jnp
+
+    if finite:
+        check_finite(name, value)
+    else:
+        _concrete(value, name)
+    return jnp.asarray(value, dtype=dtype or float)
 
 
 def check_finite(name: str, value: Any) -> None:
     """Raise :class:`NonFiniteError` if ``value`` holds NaN or infinity."""
-    arr = _concrete(value)
+    arr = _concrete(value, name)
     if arr is not None and not np.all(np.isfinite(arr)):
         raise NonFiniteError(f"{name} must be finite; it contains NaN or infinity")
 
@@ -88,7 +102,7 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     """Raise :class:`ConfigError` unless every element of ``value`` is > 0 (>= 0 with
     ``allow_zero``)."""
     check_finite(name, value)
-    arr = _concrete(value)
+    arr = _concrete(value, name)
     if arr is None:
         return
     bad = arr < 0 if allow_zero else arr <= 0
@@ -100,7 +114,7 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
 def check_in_range(name: str, value: Any, low: float, high: float) -> None:
     """Raise :class:`ConfigError` unless every element lies in the closed interval [low, high]."""
     check_finite(name, value)
-    arr = _concrete(value)
+    arr = _concrete(value, name)
     if arr is not None and (np.any(arr < low) or np.any(arr > high)):
         raise ConfigError(
             f"{name} must lie in [{low:g}, {high:g}]; got values in [{arr.min():g}, {arr.max():g}]"
@@ -125,6 +139,34 @@ def check_int(name: str, value: Any, *, low: int | None = None) -> int:
     if low is not None and value < low:
         raise ConfigError(f"{name} must be >= {low}; got {value}")
     return int(value)
+
+
+def as_int_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as an int64 NumPy array; :class:`ArgumentTypeError` unless every element is an
+    integer (floats with a fraction are not truncated silently)."""
+    if value is None or isinstance(value, str | bytes):
+        raise ArgumentTypeError(f"{name} must be integers; got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(f"{name} must be integers; got {type(value).__name__}") from exc
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
+            and (arr.size == 0 or np.abs(arr).max() < 2**62):
+        return arr.astype(np.int64)
+    raise ArgumentTypeError(f"{name} must be integers; got {arr.dtype} values")
+
+
+def check_scalar(name: str, value: Any) -> float:
+    """``value`` as a Python float; :class:`ArgumentTypeError` unless it is one real number
+    (a 0-d array included)."""
+    arr = _concrete(value, name)
+    if arr is None:
+        raise ArgumentTypeError(f"{name} must be a concrete number (static), not a traced value")
+    if arr.ndim != 0:
+        raise ArgumentTypeError(f"{name} must be a single number; got shape {arr.shape}")
+    return float(arr)
 
 
 def check_last_dim(name: str, array: Any, expected: int) -> None:

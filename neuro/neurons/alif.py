@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
 from neuro.spikes import Surrogate, spike, surrogate
-from neuro.validation import check_choice, check_finite, check_positive
+from neuro.validation import ConfigError, check_choice, check_finite, check_positive
 
 Array = jax.Array
 FORMS = ("eprop", "lsnn")
@@ -134,7 +134,7 @@ def alif(
     check_finite("beta", beta)
     check_choice("form", form, FORMS)
     if not isinstance(refractory_steps, int) or refractory_steps < 0:
-        raise ValueError(f"refractory_steps must be a non-negative int; got {refractory_steps!r}")
+        raise ConfigError(f"refractory_steps must be a non-negative int; got {refractory_steps!r}")
     f = lambda x: jnp.asarray(x, dtype=float)
     return ALIF(f(tau_m), f(tau_a), f(thr), f(beta), float(dt), form, bool(detach_reset),
                 surrogate(surrogate_fn), refractory_steps)

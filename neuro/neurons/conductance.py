@@ -34,7 +34,7 @@ import numpy as np
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.neurons.drive import Drive, as_drive, modulated_current, scaled_threshold
 from neuro.spikes import Surrogate, spike, surrogate
-from neuro.validation import check_choice, check_finite, check_positive
+from neuro.validation import ConfigError, ShapeError, check_choice, check_finite, check_positive, check_scalar
 
 Array = jax.Array
 METHODS = ("exp_euler", "euler")
@@ -132,6 +132,9 @@ def conductance_lif(
     """Validated conductance-based LIF parameters (module docstring). ``reversal=()`` makes a
     current-based LIF with the same integration and refractory clamp (the CUBA neuron)."""
     check_positive("tau_m", tau_m)
+    if np.size(tau_m) == 0:
+        raise ShapeError("tau_m is empty; give a number or one value per neuron")
+    dt, tau_ref = check_scalar("dt", dt), check_scalar("tau_ref", tau_ref)
     check_positive("dt", dt)
     check_positive("tau_ref", tau_ref, allow_zero=True)
     check_choice("method", method, METHODS)
@@ -139,9 +142,9 @@ def conductance_lif(
                         ("reversal", reversal), ("bias", bias)):
         check_finite(name, value)
     if np.any(np.asarray(v_th) <= np.asarray(v_reset)):
-        raise ValueError("v_th must be greater than v_reset")
+        raise ConfigError("v_th must be greater than v_reset")
     if dt > float(np.min(tau_m)):
-        raise ValueError(f"dt must not exceed tau_m ({float(np.min(tau_m)):g} ms); got {dt:g}")
+        raise ConfigError(f"dt must not exceed tau_m ({float(np.min(tau_m)):g} ms); got {dt:g}")
     f = lambda x: jnp.asarray(x, dtype=dtype or float)
     return ConductanceLIF(f(tau_m), f(v_rest), f(v_reset), f(v_th),
                           f(np.atleast_1d(np.asarray(reversal, float))), f(bias), float(dt),

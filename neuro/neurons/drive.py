@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from neuro.validation import ConfigError
+
 Array = jax.Array
 
 
@@ -59,5 +61,5 @@ def scaled_threshold(v_th: Array, drive: Drive) -> Array:
 def reject_conductance(neuron: Any, drive: Drive) -> None:
     """Raise if a current-based neuron is handed conductances (they would otherwise be ignored)."""
     if drive.conductance is not None:
-        raise ValueError(f"{type(neuron).__name__} is current-based and cannot take synaptic "
-                         "conductances; use neurons.conductance_lif or a current synapse")
+        raise ConfigError(f"{type(neuron).__name__} is current-based and cannot take synaptic "
+                          "conductances; use neurons.conductance_lif or a current synapse")

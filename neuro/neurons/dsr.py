@@ -46,7 +46,7 @@ import numpy as np
 
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
-from neuro.validation import check_positive
+from neuro.validation import ConfigError, check_positive
 
 Array = jax.Array
 
@@ -122,7 +122,7 @@ def dsr_neuron(
     check_positive("dt", dt)
     check_positive("kappa", kappa)
     if output not in ("spike", "amplitude"):
-        raise ValueError(f"output must be 'spike' or 'amplitude'; got {output!r}")
+        raise ConfigError(f"output must be 'spike' or 'amplitude'; got {output!r}")
     return DSRLIF(jnp.asarray(v_th, jnp.float32), float(tau), float(dt), float(kappa), output)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from neuro.validation import check_positive
+from neuro.validation import ConfigError, check_positive
 
 
 def gamma_time_constants(
@@ -20,11 +20,11 @@ def gamma_time_constants(
 ) -> jax.Array:
     """``n`` time constants (ms) drawn from Gamma(k, mean/k), clipped to ``[low, high]``."""
     if not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be a positive int; got {n!r}")
+        raise ConfigError(f"n must be a positive int; got {n!r}")
     for name, value in (("k", k), ("mean", mean), ("low", low), ("high", high)):
         check_positive(name, value)
     if low >= high:
-        raise ValueError(f"low must be below high; got low={low}, high={high}")
+        raise ConfigError(f"low must be below high; got low={low}, high={high}")
     tau = jax.random.gamma(key, k, (n,)) * (mean / k)
     return jnp.clip(tau, low, high)
 

@@ -32,7 +32,16 @@ from neuro._pytree import pytree_dataclass, static_field
 from neuro.neurons._firing import MPR_MODES, REFRACTORY_MODES, RESETS, SCALES, fire_and_reset
 from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
 from neuro.spikes import Surrogate, surrogate
-from neuro.validation import ConfigError, check_choice, check_finite, check_int, check_positive
+from neuro.validation import (
+    ConfigError,
+    ShapeError,
+    as_float_array,
+    check_choice,
+    check_finite,
+    check_int,
+    check_positive,
+    check_scalar,
+)
 
 Array = jax.Array
 
@@ -80,6 +89,9 @@ class LIF:
         check_choice("refractory_mode", self.refractory_mode, REFRACTORY_MODES)
         for name in ("v_th", "v_reset", "v_rest", "resistance"):
             check_finite(name, getattr(self, name))
+        for name in ("tau", "v_th", "v_reset", "v_rest", "resistance"):
+            if getattr(self, name).size == 0:
+                raise ShapeError(f"{name} is empty; give a number or one value per neuron")
         check_int("refractory_steps", self.n_ref, low=0)
         check_positive("mpr_k", self.mpr_k)
         if self.scale != "none" or self.mpr is not None:
@@ -183,12 +195,15 @@ def integrate_and_fire(
 
 def _build(tau, v_th, v_reset, v_rest, resistance, dt, reset, detach_reset, surrogate_fn, scale,
            mpr, mpr_k, refractory_steps, refractory_mode, *, leak) -> LIF:
-    check_positive("dt", dt)  # before float(dt); the rest is checked by LIF.__post_init__
+    dt, mpr_k = check_scalar("dt", dt), check_scalar("mpr_k", mpr_k)  # static floats
+    check_positive("dt", dt)  # the rest is checked by LIF.__post_init__
     check_positive("mpr_k", mpr_k)
-    f32 = lambda x: jnp.asarray(x, dtype=float)  # default float: f32, or f64 under x64
+    check_int("refractory_steps", refractory_steps, low=0)
+    f = lambda name, x: as_float_array(name, x, finite=False)  # f32, or f64 under x64
     return LIF(
-        tau=f32(tau), v_th=f32(v_th), v_reset=f32(v_reset), v_rest=f32(v_rest),
-        resistance=f32(resistance), dt=float(dt), reset=reset, detach_reset=bool(detach_reset),
+        tau=f("tau", tau), v_th=f("v_th", v_th), v_reset=f("v_reset", v_reset),
+        v_rest=f("v_rest", v_rest), resistance=f("resistance", resistance), dt=float(dt),
+        reset=reset, detach_reset=bool(detach_reset),
         surrogate=surrogate(surrogate_fn), scale=scale, mpr=mpr, mpr_k=float(mpr_k),
         n_ref=refractory_steps, leak=leak, refractory_mode=refractory_mode,
     )

@@ -27,7 +27,14 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from neuro.validation import check_finite, check_in_range
+from neuro.validation import (
+    ConfigError,
+    as_int_array,
+    check_finite,
+    check_in_range,
+    check_memory,
+    check_scalar,
+)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -77,8 +84,13 @@ class Connectivity:
 
 def _check_size(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        raise ConfigError(f"{name} must be a positive integer; got {value!r}")
     return int(value)
+
+
+def _as_float(name: str, value: Any) -> np.ndarray:
+    check_finite(name, value)  # also refuses non-numbers (ArgumentTypeError)
+    return np.asarray(value, dtype=float)
 
 
 def _rng(seed: int | np.random.Generator) -> np.random.Generator:
@@ -86,12 +98,13 @@ def _rng(seed: int | np.random.Generator) -> np.random.Generator:
 
 
 def _per_source(name: str, value: Any, n_pre: int, dtype) -> np.ndarray:
-    arr = np.asarray(value, dtype=dtype)
+    arr = as_int_array(name, value) if np.dtype(dtype).kind == "i" else _as_float(name, value)
+    arr = arr.astype(dtype)
     if arr.ndim == 0:
         return np.full(n_pre, arr, dtype=dtype)
     if arr.shape != (n_pre,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n_pre},) (one per source "
-                         f"neuron); got shape {arr.shape}")
+        raise ConfigError(f"{name} must be a scalar or have shape ({n_pre},) (one per source "
+                          f"neuron); got shape {arr.shape}")
     return arr
 
 
@@ -117,32 +130,33 @@ def from_edges(
     """
     n_pre = _check_size("n_pre", n_pre)
     n_post = _check_size("n_post", n_post)
-    pre = np.asarray(pre, dtype=np.int64).ravel()
-    post = np.asarray(post, dtype=np.int64).ravel()
+    check_memory(f"a connectivity table of {n_pre:,} source neurons", 24.0 * (n_pre + 1))
+    pre = as_int_array("pre", pre).ravel()
+    post = as_int_array("post", post).ravel()
     if pre.shape != post.shape:
-        raise ValueError(f"pre and post must have the same length; got {pre.size} and {post.size}")
+        raise ConfigError(f"pre and post must have the same length; got {pre.size} and {post.size}")
     if pre.size and (pre.min() < 0 or pre.max() >= n_pre):
-        raise ValueError(f"pre indices must lie in [0, {n_pre}); got [{pre.min()}, {pre.max()}]")
+        raise ConfigError(f"pre indices must lie in [0, {n_pre}); got [{pre.min()}, {pre.max()}]")
     if post.size and (post.min() < 0 or post.max() >= n_post):
-        raise ValueError(
-            f"post indices must lie in [0, {n_post}); got [{post.min()}, {post.max()}]")
+        raise ConfigError(
+             f"post indices must lie in [0, {n_post}); got [{post.min()}, {post.max()}]")
     channels = _per_source("source_channels", source_channels, n_pre, np.int64)
     if np.any(channels < 0):
-        raise ValueError("source_channels must be non-negative")
+        raise ConfigError("source_channels must be non-negative")
     n_channels = int(channels.max()) + 1 if n_channels is None else _check_size(
         "n_channels", n_channels)
     if np.any(channels >= n_channels):
-        raise ValueError(f"source_channels must be < n_channels={n_channels}")
+        raise ConfigError(f"source_channels must be < n_channels={n_channels}")
     dtype = np.dtype(jnp.zeros(0, dtype=dtype if dtype is not None else float).dtype)
     if source_weights is not None:
         w = _per_source("source_weights", source_weights, n_pre, np.float64)
         per_edge = False
     else:
-        w = np.asarray(weights, dtype=np.float64)
+        w = _as_float("weights", weights)
         per_edge = w.ndim > 0
         if per_edge and w.shape != pre.shape:
-            raise ValueError(f"weights must be a scalar or have shape ({pre.size},) (one per "
-                             f"edge); got shape {w.shape}")
+            raise ConfigError(f"weights must be a scalar or have shape ({pre.size},) (one per "
+                              f"edge); got shape {w.shape}")
     check_finite("weights", w)
 
     order = np.argsort(pre, kind="stable")
@@ -180,9 +194,14 @@ def fixed_probability(
     """
     n_pre = _check_size("n_pre", n_pre)
     n_post = _check_size("n_post", n_post)
+    p = check_scalar("p", p)
     check_in_range("p", p, 0.0, 1.0)
-    rng = _rng(seed)
     total = n_pre * n_post
+    if total >= 2**62:  # positions in the row-major pair order are int64
+        raise ConfigError(f"n_pre * n_post must be below 2^62; got {n_pre} * {n_post}")
+    check_memory(f"fixed_probability({n_pre}, {n_post}, p={p:g}) (~{total * p:,.0f} synapses)",
+                 40.0 * total * p)  # int64 positions, pre, post and the table, per synapse
+    rng = _rng(seed)
     if p == 0.0:
         pos = np.zeros(0, dtype=np.int64)
     elif p == 1.0:
@@ -191,7 +210,10 @@ def fixed_probability(
         chunks, last = [], -1
         while True:
             m = int(total * p * 1.05 + 6 * np.sqrt(total * p) + 16)
-            gaps = rng.geometric(p, size=m).astype(np.int64)
+            # gaps are clipped to total + 1 (tiny p saturates int64) and chunks kept short
+            # enough that last + cumsum(gaps) < 2^63: the positions never wrap around
+            m = max(1, min(m, 2**62 // (total + 1)))
+            gaps = np.minimum(rng.geometric(p, size=m).astype(np.int64), total + 1)
             pos = last + np.cumsum(gaps)
             chunks.append(pos[pos < total])
             if pos[-1] >= total:
@@ -218,10 +240,12 @@ def fixed_in_degree(
     n_pre = _check_size("n_pre", n_pre)
     n_post = _check_size("n_post", n_post)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValueError(f"k must be a non-negative integer; got {k!r}")
+        raise ConfigError(f"k must be a non-negative integer; got {k!r}")
     avail = n_pre - (0 if allow_self or n_pre != n_post else 1)
     if k > avail:
-        raise ValueError(f"k must be at most the number of available sources {avail}; got {k}")
+        raise ConfigError(f"k must be at most the number of available sources {avail}; got {k}")
+    check_memory(f"fixed_in_degree({n_pre}, {n_post}, k={k}) ({n_post * k:,} synapses)",
+                 48.0 * n_post * k)  # int64 sources, sorted copy, order and the table
     rng = _rng(seed)
     post = np.repeat(np.arange(n_post), k)
     if 4 * k > avail:  # dense regime: permutation per target
@@ -259,8 +283,10 @@ def small_world(
     ``p_rewire`` to a uniformly drawn neuron (no self-loops, no duplicate edges)."""
     n = _check_size("n", n)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2 or k % 2 or k >= n:
-        raise ValueError(f"k must be an even integer in [2, n); got {k!r}")
+        raise ConfigError(f"k must be an even integer in [2, n); got {k!r}")
+    p_rewire = check_scalar("p_rewire", p_rewire)
     check_in_range("p_rewire", p_rewire, 0.0, 1.0)
+    check_memory(f"small_world({n}, k={k}) ({n * k:,} synapses)", 40.0 * n * k)
     rng = _rng(seed)
     offsets = np.concatenate([np.arange(1, k // 2 + 1), -np.arange(1, k // 2 + 1)])
     pre = np.repeat(np.arange(n), k).reshape(n, k)
@@ -316,7 +342,7 @@ def from_dense(weights: Any, *, dtype: Any = None) -> Connectivity:
     channel, per-edge weights."""
     w = np.asarray(weights)
     if w.ndim != 2:
-        raise ValueError(f"weights must be a [n_pre, n_post] matrix; got shape {w.shape}")
+        raise ConfigError(f"weights must be a [n_pre, n_post] matrix; got shape {w.shape}")
     pre, post = np.nonzero(w)
     return from_edges(pre, post, w.shape[0], w.shape[1], weights=w[pre, post],
                       dtype=dtype if dtype is not None else w.dtype)

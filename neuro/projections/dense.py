@@ -22,7 +22,15 @@ import numpy as np
 
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.projections.delays import delay_init, delay_step
-from neuro.validation import check_choice, check_finite, check_positive
+from neuro.validation import (
+    ConfigError,
+    as_float_array,
+    check_choice,
+    check_finite,
+    check_memory,
+    check_positive,
+    check_scalar,
+)
 
 Array = jax.Array
 BACKENDS = ("xla", "fused", "fused-event")
@@ -105,25 +113,27 @@ def dense(
     dtype = dtype or float
     if w is None:
         if key is None or n_pre is None or n_post is None:
-            raise ValueError("dense needs either w or key, n_pre and n_post")
+            raise ConfigError("dense needs either w or key, n_pre and n_post")
         for name, n in (("n_pre", n_pre), ("n_post", n_post)):
             if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
-                raise ValueError(f"{name} must be a positive int; got {n!r}")
+                raise ConfigError(f"{name} must be a positive int; got {n!r}")
+        gain = check_scalar("gain", gain)
         check_positive("gain", gain, allow_zero=True)
+        check_memory(f"dense weights {n_pre} x {n_post}", 4.0 * n_pre * n_post)
         w = jax.random.normal(key, (int(n_pre), int(n_post))) * (gain / np.sqrt(n_pre))
-    w = jnp.asarray(w, dtype=dtype)
+    w = as_float_array("w", w, dtype, finite=False)
     if w.ndim != 2:
-        raise ValueError(f"w must be a [n_pre, n_post] matrix; got shape {w.shape}")
+        raise ConfigError(f"w must be a [n_pre, n_post] matrix; got shape {w.shape}")
     check_finite("w", w)
     _check_delay_channel(delay, channel)
     check_choice("backend", backend, BACKENDS)
     if backend != "xla" and source != target:
-        raise ValueError(f"backend={backend!r} is for a recurrent projection (source == target); "
-                         f"got {source!r} -> {target!r}")
+        raise ConfigError(f"backend={backend!r} is for a recurrent projection (source == target); "
+                          f"got {source!r} -> {target!r}")
     mask = None
     if not self_connections:
         if w.shape[0] != w.shape[1]:
-            raise ValueError(f"self_connections=False needs a square w; got shape {w.shape}")
+            raise ConfigError(f"self_connections=False needs a square w; got shape {w.shape}")
         mask = ~jnp.eye(w.shape[0], dtype=bool)
     b = jnp.zeros((w.shape[1],), w.dtype) if bias else None
     return Dense(w, b, mask, source, target, int(channel), int(delay), backend)
@@ -131,6 +141,6 @@ def dense(
 
 def _check_delay_channel(delay: Any, channel: Any) -> None:
     if isinstance(delay, bool) or not isinstance(delay, int | np.integer) or delay < 0:
-        raise ValueError(f"delay must be a non-negative int (extra steps); got {delay!r}")
+        raise ConfigError(f"delay must be a non-negative int (extra steps); got {delay!r}")
     if isinstance(channel, bool) or not isinstance(channel, int | np.integer) or channel < 0:
-        raise ValueError(f"channel must be a non-negative int; got {channel!r}")
+        raise ConfigError(f"channel must be a non-negative int; got {channel!r}")

@@ -32,7 +32,7 @@ from neuro._pytree import pytree_dataclass, static_field
 from neuro.projections import _events
 from neuro.projections.connectivity import Connectivity
 from neuro.projections.delays import DelayState, delay_init, delay_step
-from neuro.validation import check_choice
+from neuro.validation import ArgumentTypeError, ConfigError, check_choice
 
 Array = jax.Array
 BACKENDS = ("event", "dense")
@@ -180,8 +180,8 @@ def sparse(
     target population's receptor channels.
     """
     if not isinstance(conn, Connectivity):
-        raise TypeError(f"conn must be a Connectivity (see neuro.projections); got "
-                        f"{type(conn).__name__}")
+        raise ArgumentTypeError(f"conn must be a Connectivity (see neuro.projections); got "
+                                f"{type(conn).__name__}")
     check_choice("backend", backend, BACKENDS)
     from neuro.projections.dense import _check_delay_channel
 
@@ -200,11 +200,11 @@ def sparse(
         else:
             table = np.array(delays, dtype=np.int64)
             if table.shape != conn.targets.shape:
-                raise ValueError(f"delays must have the shape of conn.targets "
-                                 f"{conn.targets.shape}; got {table.shape}")
+                raise ConfigError(f"delays must have the shape of conn.targets "
+                                  f"{conn.targets.shape}; got {table.shape}")
         table = np.where(conn.targets == sink, 0, table)
         if np.any(table < 0):
-            raise ValueError("delays must be non-negative (whole extra steps)")
+            raise ConfigError("delays must be non-negative (whole extra steps)")
         n_slots = int(table.max()) + 1
         table = jnp.asarray(table, jnp.int32)
     size = spikes_per_round or _events.default_spikes_per_round(conn.n_pre)

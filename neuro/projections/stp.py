@@ -16,6 +16,7 @@ import jax
 
 from neuro._pytree import pytree_dataclass
 from neuro.synapses.stp import TsodyksMarkram
+from neuro.validation import ArgumentTypeError
 
 Array = jax.Array
 
@@ -55,6 +56,6 @@ class STP:
 def stp(projection: Any, model: TsodyksMarkram) -> STP:
     """Wrap ``projection`` with short-term plasticity ``model``."""
     if not isinstance(model, TsodyksMarkram):
-        raise TypeError(f"model must be a TsodyksMarkram (neuro.synapses.tsodyks_markram); got "
-                        f"{type(model).__name__}")
+        raise ArgumentTypeError(f"model must be a TsodyksMarkram (neuro.synapses.tsodyks_markram); got "
+                                f"{type(model).__name__}")
     return STP(projection, model)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuro._pytree import pytree_dataclass, static_field
-from neuro.validation import check_choice, check_positive
+from neuro.validation import ConfigError, check_choice, check_positive, check_scalar
 
 Array = jax.Array
 METHODS = ("exact", "euler")
@@ -79,13 +79,14 @@ def channel_drive(g: Array, n_channels: int, n_post: int, kind: str) -> tuple[Ar
 
 
 def _build(tau, dt, method, kind) -> Exponential:
-    tau = np.atleast_1d(np.asarray(tau, dtype=float))
     check_positive("tau", tau)
+    tau = np.atleast_1d(np.asarray(tau, dtype=float))
+    dt = check_scalar("dt", dt)
     check_positive("dt", dt)
     check_choice("method", method, METHODS)
     if method == "euler" and np.any(dt >= tau):
-        raise ValueError(f"dt must be smaller than the smallest synaptic tau {tau.min():g} ms "
-                         f"for Euler decay; got {dt:g}")
+        raise ConfigError(f"dt must be smaller than the smallest synaptic tau {tau.min():g} ms "
+                          f"for Euler decay; got {dt:g}")
     return Exponential(jnp.asarray(tau, dtype=float), float(dt), method, kind)
 
 
