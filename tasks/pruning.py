@@ -116,7 +116,7 @@ def evaluate_task(net: Network, keep, task: str, seed: int, n_dense: int, *, sca
 
 
 def lambda_max(net: Network, seed: int, steps: int = 2000) -> float:
-    drive = P.noise_drive(jax.random.PRNGKey(1000 + seed), steps, P.input_weights(net).shape[1])
+    drive = P.noise_drive(jax.random.PRNGKey(1000 + seed), steps, P.input_size(net))
     return P.max_lyapunov(net, drive, burn_in=500).lambda_max
 
 
