@@ -83,7 +83,7 @@ from neuro.projections import Dense, Sparse, from_dense, sparse
 from neuro.run import simulate
 from neuro.validation import check_in_range, check_positive
 
-METHODS = ("lnp", "activity", "random", "magnitude", "none")
+METHODS = ("lnp", "lnp-network", "activity", "random", "magnitude", "none")
 
 
 # ----------------------------------------------------------------------------- the network's parts

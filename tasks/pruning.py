@@ -129,9 +129,10 @@ def prune(method: str, dense: Network, seed: int, *, node_fraction: float = 0.5,
     n_keep, n_syn = counts or P.targets(dense, node_fraction, synapse_fraction)
     if method == "none":
         return P.PruneResult(dense, np.arange(dense.num_neurons()), {})
-    if method == "lnp":
+    if method in ("lnp", "lnp-network"):  # the rate model, or the whole-state linearisation
         return P.lnp(dense, jax.random.PRNGKey(seed), node_fraction=node_fraction,
-                     synapse_fraction=synapse_fraction, trials=trials)
+                     synapse_fraction=synapse_fraction, trials=trials,
+                     linearisation="rate" if method == "lnp" else "network")
     if method == "activity":
         if rates is None:
             raise ValueError("activity pruning needs the dense network's rates on the task")
