@@ -18,13 +18,28 @@ def test_permuted_stream(digits):
     s = cl.permuted_tasks(digits, n_tasks=3, seed=1)
     assert len(s) == 3 and s.heads == 1 and s.classes == 10 and s.input_dim == 64
     a, b = s.tasks[0], s.tasks[1]
+    # lazy: a batch is the permuted rows, as a materialised copy would give
+    perm = np.random.default_rng(1).permutation(64)
+    x, _ = cl.normalize(digits)
+    np.testing.assert_array_equal(a.x_train[[3, 1, 4]], x[[3, 1, 4]][:, perm])
+    a = a._replace(x_train=np.asarray(a.x_train), x_test=np.asarray(a.x_test))
+    b = b._replace(x_train=np.asarray(b.x_train), x_test=np.asarray(b.x_test))
     # same images, different fixed permutations, same labels; normalised inputs
     assert np.array_equal(a.y_train, b.y_train)
     assert np.allclose(np.sort(a.x_train[0]), np.sort(b.x_train[0]))
     assert not np.allclose(a.x_train, b.x_train)
     assert abs(float(a.x_train.mean())) < 1e-3 and abs(float(a.x_train.std()) - 1) < 1e-3
     again = cl.permuted_tasks(digits, n_tasks=3, seed=1)
-    assert np.array_equal(again.tasks[2].x_test, s.tasks[2].x_test)
+    assert np.array_equal(np.asarray(again.tasks[2].x_test), np.asarray(s.tasks[2].x_test))
+
+
+def test_stream_memory_does_not_grow_with_tasks(digits):
+    """Memory model: one normalised copy of the data + 4 N bytes per task (the permutation)."""
+    small, large = cl.permuted_tasks(digits, n_tasks=2), cl.permuted_tasks(digits, n_tasks=50)
+    x_tr, x_te = cl.normalize(digits)
+    data = x_tr.nbytes + x_te.nbytes + digits.y_train.nbytes + digits.y_test.nbytes
+    assert cl.stream_nbytes(small) == data + 2 * 64 * 4
+    assert cl.stream_nbytes(large) - cl.stream_nbytes(small) == 48 * 64 * 4
 
 
 def test_split_streams(digits):
@@ -65,6 +80,16 @@ def test_hlop_beats_finetuning_and_keeps_rows_orthonormal(digits):
     assert max(hl["orthonormality_error"][:2]) < 0.3
     r = np.asarray(hl["accuracy_matrix"])
     assert r.shape == (4, 4) and np.all(np.triu(r, 1) == 0)
+
+
+def test_threshold_training_on_task_0_only(digits):
+    stream = cl.permuted_tasks(digits, n_tasks=2)
+    rc = cl.RunConfig(method="finetune", hidden=(16, 16), epochs=1, batch=64, timesteps=6,
+                      fwt=False, train_threshold=True)
+    one = cl.run_continual(cl.TaskStream("pmnist", stream.tasks[:1], 1, 10, 64), rc)
+    two = cl.run_continual(stream, rc)
+    assert one["thresholds"] != [0.3, 0.3]  # trained on task 0
+    assert two["thresholds"] == one["thresholds"]  # then fixed
 
 
 def test_checkpoint_resume_reproduces_the_run(digits, tmp_path, monkeypatch):
