@@ -70,6 +70,7 @@ def test_run_config_validation():
         cl.make_stream("cifar")
 
 
+@pytest.mark.slow
 def test_hlop_beats_finetuning_and_keeps_rows_orthonormal(digits):
     """Tiny permuted-digits run (4 tasks): the qualitative HLOP result of hlop.md §8.3."""
     stream = cl.permuted_tasks(digits, n_tasks=4)
@@ -82,6 +83,7 @@ def test_hlop_beats_finetuning_and_keeps_rows_orthonormal(digits):
     assert r.shape == (4, 4) and np.all(np.triu(r, 1) == 0)
 
 
+@pytest.mark.slow
 def test_threshold_training_on_task_0_only(digits):
     stream = cl.permuted_tasks(digits, n_tasks=2)
     rc = cl.RunConfig(method="finetune", hidden=(16, 16), epochs=1, batch=64, timesteps=6,
@@ -117,3 +119,50 @@ def test_checkpoint_resume_reproduces_the_run(digits, tmp_path, monkeypatch):
     other = cl.RunConfig(method="gpm", hidden=(16, 16), epochs=2, batch=64, timesteps=4)
     with pytest.raises(ValueError, match="different run"):
         cl.run_continual(stream, other, checkpoint=ckpt)
+
+
+def test_network_stream_on_a_recurrent_sparse_network(digits):
+    """run_network_stream on any Network: HLOP circuits follow the schedule on the input,
+    sparse recurrent and readout projections; GPM bases grow; the matrix is lower-triangular."""
+    import jax
+    import jax.numpy as jnp
+
+    from neuro import network as nw
+    from neuro import projections as pj
+    from neuro import readouts
+    from neuro.neurons import lif
+    from neuro.plasticity import presynaptic_activity
+    from neuro.run import scan_steps
+    from neuro.train import cross_entropy, readout_logits
+
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    conn = pj.fixed_probability(0, 16, 16, 0.3)
+    conn = pj.Connectivity(conn.targets, np.full(conn.targets.shape, 0.2, np.float32), 16, 16)
+    net = nw.network({"e": nw.population(lif(tau=10.0, v_th=0.5), 16)},
+                     {"in": pj.dense("x", "e", key=k1, n_pre=16, n_post=16, gain=2.0),
+                      "rec": pj.sparse("e", "e", conn)},
+                     readouts={"y": readouts.leaky("e", 10, key=k2, n_in=16, tau=5.0)},
+                     inputs={"x": 16})
+
+    def loss(net, batch, key):
+        x, y = batch
+        xs = jnp.broadcast_to(x[:, :16], (4, *x[:, :16].shape))
+        _, rec = scan_steps(net, net.init_state(x.shape[0]), xs, monitors=("spikes", "readout"))
+        ce, acc = cross_entropy(readout_logits(rec["readout"]["y"]), y)
+        return ce, {"accuracy": acc, "presynaptic": {
+            m: presynaptic_activity(net, m, rec, xs, reduce="steps") for m in ("in", "rec", "y")}}
+
+    tasks = cl.permuted_tasks(digits, n_tasks=2).tasks
+    sched = ((3, 4, 2), (2, 2, 2))
+    for method in ("hlop", "gpm"):
+        rc = cl.NetworkRunConfig(method=method, modules=("in", "rec", "y"), epochs=1, batch=128,
+                                 schedule=sched, momentum=0.9)
+        r = cl.run_network_stream(net, loss, tasks, rc)
+        m = np.asarray(r["accuracy_matrix"])
+        assert m.shape == (2, 2) and m[0, 1] == 0 and m[1, 1] > 10
+        if method == "hlop":
+            assert r["subspace_sizes"] == [5, 6, 4]
+        else:
+            assert min(r["subspace_sizes"]) >= 1
+    with pytest.raises(ValueError, match="modules"):
+        cl.run_network_stream(net, loss, tasks, cl.NetworkRunConfig(method="gpm"))
