@@ -25,6 +25,12 @@ When the active rows form one block ``[0, hi)`` with fixed rows ``[0, lo)`` (alw
 add/merge), pass ``rows=(lo, hi)``: the fixed rows' output is computed once per batch instead of
 once per iteration and the padding rows are skipped (the result equals the masked update).
 
+Attaching a circuit to any projection of a Network: :func:`presynaptic_activity` collects the
+projection's presynaptic activity (its source input's values, or its source population's spikes;
+for a recurrent projection the population's own spikes) from the records of
+:func:`neuro.run.scan_steps`, as per-step rows, their mean over time or the DSR weighted rate;
+:func:`neuro.optim.hlop` learns from it inside the optimiser.
+
 Online STDP, Oja and Hebbian rules acting on a network's projections are modulators
 (:mod:`neuro.modulators.plasticity`).
 """
@@ -234,6 +240,57 @@ def _block_update(state, x, lr, iters, momentum, clamp, spiking, block, x_hat_ol
     h_blk = jnp.where(learn, h_new, jax.lax.dynamic_slice_in_dim(h, lo, block))
     return state._replace(weight=jax.lax.dynamic_update_slice_in_dim(h, h_blk, lo, 0),
                           momentum=jax.lax.dynamic_update_slice_in_dim(v, v_new, lo, 0))
+
+
+REDUCTIONS = ("steps", "mean", "wfr")
+
+
+def presynaptic_activity(net, name: str, records: dict, inputs=None, *, reduce: str = "mean",
+                         window: tuple[int, int] | None = None, tau: float = 1.0,
+                         dt: float = 0.05) -> Array:
+    """The presynaptic activity of projection (or readout) ``name`` of ``net`` from a run.
+
+    ``records``: the monitored outputs of :func:`neuro.run.scan_steps` / ``simulate`` holding the
+    source population's spikes (``monitors=("spikes",)`` or ``("spikes.POP",)``), time-major
+    ``[T, B, n]``; ``inputs``: the input array (or dict by name) given to the run, needed when the
+    source is an input. ``window = (start, stop)`` keeps those steps first (e.g. a layer's
+    valid steps in a feed-forward stack where each layer adds one step of delay).
+
+    ``reduce``: ``"steps"`` -> per-step rows ``[T B, n]`` (HLOP with BPTT: raw per-step spikes);
+    ``"mean"`` -> mean over time ``[B, n]``; ``"wfr"`` -> DSR weighted firing rate
+    ``sum_t w_t s_t / sum_t w_t`` with ``w_t = exp(-(T - t) dt / tau)`` (HLOP with DSR).
+    The result is detached (Hebbian learning does not back-propagate).
+    """
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}; got {reduce!r}")
+    part = net.projections[name] if name in net.projections else net.readouts.get(name)
+    if part is None:
+        raise KeyError(f"{name!r} is neither a projection ({sorted(net.projections)}) nor a "
+                       f"readout ({sorted(net.readouts)})")
+    source = part.source
+    if source in dict(net.inputs):
+        if inputs is None:
+            raise ValueError(f"{name!r} reads input {source!r}: pass the run's inputs")
+        values = inputs[source] if isinstance(inputs, dict) else inputs
+    else:
+        spikes = records.get("spikes")
+        if isinstance(spikes, dict) and source in spikes:
+            values = spikes[source]
+        elif f"spikes.{source}" in records:
+            values = records[f"spikes.{source}"]
+        else:
+            raise KeyError(f"records hold no spikes of {source!r}: monitor 'spikes' or "
+                           f"'spikes.{source}'")
+    values = jax.lax.stop_gradient(jnp.asarray(values))
+    if window is not None:
+        values = values[window[0]:window[1]]
+    if reduce == "steps":
+        return values.reshape(-1, values.shape[-1])
+    if reduce == "mean":
+        return values.mean(axis=0)
+    t = jnp.arange(1, values.shape[0] + 1, dtype=values.dtype)
+    w = jnp.exp(-(values.shape[0] - t) * dt / tau)
+    return jnp.tensordot(w / w.sum(), values, axes=1)
 
 
 def orthonormality_error(rows: Array) -> float:
