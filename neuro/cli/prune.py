@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_output_flags, defer_plot
 
 METHODS = ("lnp", "activity", "random", "magnitude", "none")
 TASKS = ("lorenz", "rossler", "mackey-glass", "digits")
@@ -95,8 +95,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     out.update({k: v for k, v in res.info.items() if isinstance(v, int | float)})
     if args.plot:
-        _plot(args, dense, res.net)
-        out["plot"] = args.plot
+        out["plot"] = defer_plot(args, lambda path: _plot(args, dense, res.net))
     out["seconds"] = time.time() - t0
     return out
 
