@@ -18,9 +18,16 @@ The same model code runs on 1 or many devices::
 from neuro.distributed import checkpoint
 from neuro.distributed.partition import PartitionedNetwork, gather_state, partition, shard_state
 from neuro.distributed.runtime import BATCH, NEURONS, initialize, mesh
-from neuro.distributed.simulate import block_step, exchange, exchange_bytes, simulate
+from neuro.distributed.simulate import (
+    block_step,
+    compiled_collectives,
+    exchange,
+    exchange_bytes,
+    simulate,
+)
 
 __all__ = [
-    "BATCH", "NEURONS", "PartitionedNetwork", "block_step", "checkpoint", "exchange",
+    "BATCH", "NEURONS", "PartitionedNetwork", "block_step", "checkpoint", "compiled_collectives",
+    "exchange",
     "exchange_bytes", "gather_state", "initialize", "mesh", "partition", "shard_state", "simulate",
 ]

@@ -19,6 +19,7 @@ optional checkpoint, and returns records that every process holds in full.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -75,6 +76,25 @@ def exchange_bytes(pnet: PartitionedNetwork, dstate: Any) -> dict[str, float]:
         size = 4 * -(-block // 32) if modes[name] == "bits" else block * hist.dtype.itemsize
         per_device += (d - 1) * size * batch
     return {"per_device": per_device, "total": per_device * d}
+
+
+_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2, "s32": 4,
+          "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8}
+_COLLECTIVE = re.compile(r"= (\w+)\[([\d,]*)\][^ ]* (all-gather|all-reduce|all-to-all|"
+                         r"collective-permute|reduce-scatter)(?:-start)?\(")
+
+
+def compiled_collectives(pnet: PartitionedNetwork, dstate: Any, inputs: Any) -> dict[str, int]:
+    """The collectives XLA compiled into one block (:func:`block_step` on ``inputs [M, ...]``):
+    ``{op: bytes of their results on one device}`` (an all-gather's result is the whole
+    gathered vector, of which ``(D - 1) / D`` came from the other devices)."""
+    inputs = place(pnet, host(inputs), P())
+    text = jax.jit(block_step).lower(pnet, dstate, inputs).compile().as_text()
+    out: dict[str, int] = {}
+    for dtype, dims, op in _COLLECTIVE.findall(text):
+        size = int(np.prod([int(x) for x in dims.split(",") if x])) * _BYTES[dtype]
+        out[op] = out.get(op, 0) + size
+    return out
 
 
 def _squeeze(tree: Any) -> Any:

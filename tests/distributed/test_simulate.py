@@ -12,6 +12,10 @@ def test_coba_spikes_identical_on_4_and_8_devices_for_1s(child):
     assert 10 < out["rate_hz"] < 100  # an active network, not a silent one
     for d in ("4", "8"):
         assert out[d]["identical"], out[d]
+        # one all-gather of bit-packed words per step: ceil(400 / D / 32) words per device
+        words = -(-400 // int(d) // 32)
+        assert out[d]["hlo"] == {"all-gather": 4 * words * int(d)}
+        assert out[d]["bytes"]["per_device"] == 4 * words * (int(d) - 1)
 
 
 @pytest.mark.slow
