@@ -98,7 +98,10 @@ class Trainer:
     """Compiled BPTT training step: ``update(params, opt_state, batch, key)``.
 
     ``loss_fn(params, batch, key) -> (loss, metrics)`` must be pure; it is traced once per batch
-    shape. ``params`` is any pytree, a :class:`~neuro.network.Network` included: only its float
+    shape. Metrics may hold arrays (e.g. presynaptic activity, ``metrics["presynaptic"]``):
+    an optimiser that is an ``optax.GradientTransformationExtraArgs`` receives them as
+    ``update(..., aux=metrics)`` (:func:`neuro.optim.hlop`); ``fit`` averages the scalar ones.
+    ``params`` is any pytree, a :class:`~neuro.network.Network` included: only its float
     leaves are differentiated and seen by the optimiser (integer connectivity tables, boolean masks
     and counters are structure and pass through unchanged); freeze float leaves with
     :func:`masked`. ``evaluate`` runs ``loss_fn`` without gradients (compiled separately).
@@ -155,7 +158,11 @@ class Trainer:
     def _update_impl(self, params, opt_state, batch, key):
         (loss, metrics), grads = self._value_and_grad(params, batch, key)
         diff, rest = partition(params)
-        updates, opt_state = self.optimizer.update(grads, opt_state, diff)
+        # transformations that learn from the forward pass (HLOP's lateral circuits) get the
+        # loss's metrics; optax.chain hands them on and drops them for the others
+        extra = ({"aux": metrics} if isinstance(self.optimizer, optax.GradientTransformationExtraArgs)
+                 else {})
+        updates, opt_state = self.optimizer.update(grads, opt_state, diff, **extra)
         params = combine(optax.apply_updates(diff, updates), rest)
         return params, opt_state, {"loss": loss, **metrics}
 
@@ -190,6 +197,8 @@ class Trainer:
                 key, k_step = jax.random.split(key)
                 params, opt_state, metrics = self.update(params, opt_state, (xb, yb), k_step)
                 for name, value in metrics.items():
+                    if np.ndim(value) or isinstance(value, dict):  # arrays: not averaged
+                        continue
                     sums[name] = sums.get(name, 0.0) + float(value)
                 count += 1
             epoch = {name: value / count for name, value in sums.items()}

@@ -1,5 +1,7 @@
 """The Network: parts compose into one compiled, batched, differentiable model."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,3 +152,31 @@ def test_modulator_effects_reach_the_neurons(key):
 def test_bad_networks_are_refused_naming_the_part(key, build, name):
     with pytest.raises((ValueError, TypeError), match=name):
         build(key)
+
+
+def test_select_neurons_equals_the_network_with_the_rest_silenced(key):
+    """Cutting neurons that never fire (no input, no recurrent input) leaves the kept neurons'
+    activity and the readout unchanged."""
+    with jax.enable_x64(True):
+        net = _composed(key)
+        keep = np.arange(0, 40, 2)
+        drop = np.setdiff1d(np.arange(40), keep)
+        w_in = net.projections["in"].w.at[:, drop].set(0.0)
+        rec = net.projections["ee"].projection
+        into_dropped = np.isin(np.asarray(rec.targets) % 40, drop)
+        rec = dataclasses.replace(rec, weights=jnp.where(into_dropped, 0.0, rec.weights))
+        ee = dataclasses.replace(net.projections["ee"], projection=rec)
+        silent = Network(net.populations, {"in": projections.dense("x", "e", w_in), "ee": ee},
+                         net.modulators, net.readouts, net.inputs)
+        from neuro.network import select_neurons
+
+        small = select_neurons(silent, {"e": keep})
+        assert small.populations["e"].size == keep.size
+        assert small.readouts["y"].w.shape == (keep.size, 3)
+        x = jax.random.bernoulli(key, 0.3, (30, 2, 12)).astype(float)
+        full = simulate(silent, silent.init_state(2), x, monitors=("spikes.e", "readout.y"))
+        cut = simulate(small, small.init_state(2), x, monitors=("spikes.e", "readout.y"))
+        assert float(full.records["spikes.e"][..., drop].sum()) == 0.0
+        np.testing.assert_array_equal(cut.records["spikes.e"], full.records["spikes.e"][..., keep])
+        np.testing.assert_allclose(cut.records["readout.y"], full.records["readout.y"],
+                                   rtol=1e-10, atol=1e-12)
