@@ -59,6 +59,9 @@ def test_bad_input_is_named():
         distributed.partition(net, mesh, axis="batch")
     with pytest.raises(ValueError, match="mesh"):
         distributed.mesh(len(jax.devices()) + 1)
+    plastic = network.network(net.populations, net.projections, {"m": network.Modulator()})
+    with pytest.raises(ValueError, match="modulator 'm'"):
+        distributed.partition(plastic, mesh)
     pnet = distributed.partition(net, mesh)
     with pytest.raises(ValueError, match="multiples"):
         distributed.simulate(pnet, distributed.shard_state(pnet, net.init_state()),

@@ -53,3 +53,14 @@ def test_padding_and_state_hand_over(child):
         for part in ("shard_mid_run", "gather_mid_run"):
             assert all(out[d][part][k] for k in SPIKES), (d, part)
             assert out[d][part]["v.e"] == 0.0
+
+
+@pytest.mark.slow
+def test_astrocyte_modulation_partitioned(child):
+    """Astrocytes that shift thresholds and gains: block zones straddling device boundaries
+    (3 devices) and an overlapping random coverage; the pooled activity is summed over devices."""
+    out = child("astro_child.py", "3", "4")
+    assert out["astro_changes_spikes"]  # the modulation acts
+    for d in ("3", "4"):
+        assert out[d]["identical"], out[d]
+        assert out[d]["astro_state_diff"] < 1e-12
