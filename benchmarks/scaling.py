@@ -12,7 +12,7 @@
 * The state checkpoint (:mod:`neuro.distributed.checkpoint`): save and load time at the largest N.
 
 Devices: whatever JAX finds; on CPU ``--devices N`` starts JAX with N virtual host devices
-(``--xla_force_host_platform_device_count``). Virtual CPU devices share the machine's cores (2 on
+(:func:`neuro.distributed.cpu_devices`). Virtual CPU devices share the machine's cores (2 on
 the development machine), so their absolute times and speed-ups say nothing about real hardware:
 they show the overhead of the exchange and that the code path runs. On a GPU machine the same
 script measures the GPUs. There is no peer: no other simulator distributes this network in JAX.
@@ -26,20 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 
 
-def _setup(devices: int | None) -> None:
-    if devices and "jax" not in sys.modules:
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "device_count" not in flags:
-            os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}"
-
-
-def coba(n: int, seed: int = 0):
-    """The COBA network with the core API and its initial state (float32)."""
+def coba(n: int, seed: int = 0, delay: int = 0):
+    """The COBA network with the core API and its initial state (float32); ``delay`` extra
+    steps on the recurrent projection."""
     import jax.numpy as jnp
     import numpy as np
 
@@ -52,7 +45,8 @@ def coba(n: int, seed: int = 0):
                                              0.6, 6.7, 80 / n, dtype=jnp.float32)
     pop = network.population(conductance_lif(bias=20.0, dtype=jnp.float32), n,
                              synapse=conductance_synapse())
-    net = network.network({"ei": pop}, {"ee": projections.sparse("ei", "ei", conn)})
+    net = network.network({"ei": pop}, {"ee": projections.sparse("ei", "ei", conn,
+                                                                   delay=delay)})
     v0 = -55.0 + 5.0 * np.random.default_rng(seed + 1).standard_normal(n)
     state = net.init_state(dtype=jnp.float32)
     neurons = {"ei": ConductanceLIFState(jnp.asarray(v0, jnp.float32), jnp.zeros(n, jnp.int32))}
@@ -88,13 +82,14 @@ def plain_row(n: int, steps: int, repeats: int) -> dict:
             "bytes_per_device_step": 0}
 
 
-def coba_row(n: int, d: int, steps: int, repeats: int, exchange: str = "auto") -> dict:
+def coba_row(n: int, d: int, steps: int, repeats: int, exchange: str = "auto",
+             delay: int = 0) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
     from neuro import distributed
 
-    net, state = coba(n)
+    net, state = coba(n, delay=delay)
     pnet = distributed.partition(net, distributed.mesh(d), exchange=exchange)
     dstate = distributed.shard_state(pnet, state)
     xs = jnp.zeros((steps, 0), jnp.float32)
@@ -109,7 +104,8 @@ def coba_row(n: int, d: int, steps: int, repeats: int, exchange: str = "auto") -
     values = (d - 1) * pnet.block["ei"] * 4
     return {"bench": "coba", "neurons": n, "devices": d, "us_per_step": per_step * 1e6,
             "compile_s": compile_s, "rate_hz": rate, "bytes_per_device_step": sent,
-            "bytes_if_values": values, "exchange": dict(pnet.exchange)["ei"]}
+            "bytes_if_values": values, "exchange": dict(pnet.exchange)["ei"],
+            "interval": pnet.interval}
 
 
 def train_row(batch: int, d: int, steps: int, repeats: int) -> dict:
@@ -193,8 +189,12 @@ def main(argv=None) -> int:
     parser.add_argument("--full", action="store_true", help="COBA from 4k to 400k neurons")
     parser.add_argument("--json", metavar="FILE", default=None, help="also save rows as JSON")
     args = parser.parse_args(argv)
-    _setup(args.devices)
     import jax
+
+    from neuro import distributed
+
+    if args.devices:
+        distributed.cpu_devices(args.devices)
 
     n_dev = len(jax.devices())
     counts = [d for d in (1, 2, 4, 8, 16, 32, 64) if d <= n_dev]
@@ -213,6 +213,11 @@ def main(argv=None) -> int:
             rows.append(dict(coba_row(n, counts[-1], args.steps, args.repeats, "values"),
                              mode="values"))
             print(json.dumps(rows[-1]), flush=True)
+            # NEST's min-delay rule: 1 ms of extra delay (10 steps): one exchange per 11 steps
+            for d in (1, counts[-1]):
+                rows.append(dict(coba_row(n, d, args.steps - args.steps % 11 or 11,
+                                          args.repeats, delay=10), mode="delay"))
+                print(json.dumps(rows[-1]), flush=True)
     for d in counts:
         rows.append(dict(coba_row(args.per_device * d, d, args.steps, args.repeats), mode="weak"))
         print(json.dumps(rows[-1]), flush=True)
@@ -225,7 +230,7 @@ def main(argv=None) -> int:
     print(json.dumps(rows[-1]), flush=True)
 
     print(f"\n{'bench':<6} {'mode':<6} {'size':>7} {'dev':>3} {'time/step':>12} {'speed-up':>8} "
-          f"{'bytes/dev/step':>14} {'(values)':>9} {'rate Hz':>7}")
+          f"{'bytes/dev/step':>14} {'(values)':>9} {'rate Hz':>7} {'M':>3}")
     base = {}
     for r in rows:
         if r["bench"] == "checkpoint":
@@ -233,17 +238,21 @@ def main(argv=None) -> int:
         size = r.get("neurons", r.get("batch"))
         t = r.get("us_per_step", r.get("ms_per_step", 0) * 1e3)
         mode = "strong" if r["mode"] in ("plain", "values") else r["mode"]
+        if r["mode"] == "delay":
+            mode = "delay"
         key = (r["bench"], mode, size if mode == "strong" else None)
         base.setdefault(key, t)
         speed = base[key] / t  # strong: speed-up against the first row; weak: efficiency
         print(f"{r['bench']:<6} {r['mode']:<6} {size:>7} {r['devices']:>3} {t:>10.1f}us "
               f"{speed:>8.2f} {r['bytes_per_device_step']:>14.0f} "
-              f"{r.get('bytes_if_values', float('nan')):>9.0f} {r.get('rate_hz', float('nan')):>7.1f}")
+              f"{r.get('bytes_if_values', float('nan')):>9.0f} {r.get('rate_hz', float('nan')):>7.1f}"
+              f" {r.get('interval', ''):>3}")
     ck = rows[-1]
     print(f"checkpoint of {ck['neurons']} neurons on {ck['devices']} devices: {ck['bytes']} bytes, "
           f"save {ck['save_s']:.2f} s, load {ck['load_s']:.2f} s")
     print("(strong rows: speed-up against the plain single-device Network in neuro.run.simulate; "
           "values: the last strong row exchanging float32 values instead of bit-packed words; "
+          "delay: 1 ms extra synaptic delay, spikes exchanged every M = 11 steps, against 1 device; "
           "weak rows: efficiency t(1 device) / t(D devices) at fixed N per device)")
     if args.json:
         from neuro.io import save_json

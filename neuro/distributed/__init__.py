@@ -17,7 +17,7 @@ The same model code runs on 1 or many devices::
 
 from neuro.distributed import checkpoint
 from neuro.distributed.partition import PartitionedNetwork, gather_state, partition, shard_state
-from neuro.distributed.runtime import BATCH, NEURONS, initialize, mesh
+from neuro.distributed.runtime import BATCH, NEURONS, cpu_devices, initialize, mesh
 from neuro.distributed.simulate import (
     block_step,
     compiled_collectives,
@@ -28,6 +28,6 @@ from neuro.distributed.simulate import (
 
 __all__ = [
     "BATCH", "NEURONS", "PartitionedNetwork", "block_step", "checkpoint", "compiled_collectives",
-    "exchange",
+    "cpu_devices", "exchange",
     "exchange_bytes", "gather_state", "initialize", "mesh", "partition", "shard_state", "simulate",
 ]

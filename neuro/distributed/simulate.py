@@ -153,7 +153,9 @@ def _run(pnet, dstate, xs, monitors):
 
 
 def _select_block(monitors, outputs):
-    return _select(outputs, monitors)
+    """Monitors see one step's outputs, as in :func:`neuro.run.simulate` (mapped over the
+    block's steps)."""
+    return jax.vmap(lambda o: _select(o, monitors))(outputs)
 
 
 _compiled = {}
@@ -172,15 +174,16 @@ def _compile(pnet: PartitionedNetwork, monitors: Any) -> Callable:
 def simulate(
     pnet: PartitionedNetwork,
     dstate: Any,
-    inputs: Any,
+    inputs: Any = None,
     *,
+    n_steps: int | None = None,
     monitors: Sequence[str] | Callable | None = None,
     chunk: int | None = None,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> SimulationResult:
-    """Run the partitioned network over ``inputs`` (time-major pytree; ``jnp.zeros((T, 0))``
-    for a network without inputs), as :func:`neuro.run.simulate` runs a Network.
+    """Run the partitioned network over ``inputs`` (time-major pytree), or ``n_steps`` steps of
+    a network without inputs, as :func:`neuro.run.simulate` runs a Network.
 
     ``dstate`` from :func:`~neuro.distributed.shard_state`. ``monitors`` as in
     :func:`neuro.run.simulate` (keys, dotted paths or a hashable callable on the outputs). The
@@ -193,6 +196,10 @@ def simulate(
     from neuro.distributed import checkpoint as ckpt
 
     monitors = _monitors(monitors)
+    if inputs is None:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(f"without inputs, n_steps must be a positive int; got {n_steps!r}")
+        inputs = np.zeros((n_steps, 0), np.float32)
     n, m = num_steps(inputs), pnet.interval
     chunk = n if chunk is None else int(chunk)
     if n % m or chunk < 1 or chunk % m:

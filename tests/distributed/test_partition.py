@@ -66,6 +66,12 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="multiples"):
         distributed.simulate(pnet, distributed.shard_state(pnet, net.init_state()),
                              jnp.zeros((5, 0)))
+    with pytest.raises(ValueError, match="n_steps"):
+        distributed.simulate(pnet, distributed.shard_state(pnet, net.init_state()))
+    have = len(jax.devices("cpu"))
+    assert distributed.cpu_devices(have) == have  # already running with as many: fine
+    with pytest.raises(ValueError, match="already runs"):
+        distributed.cpu_devices(have + 1)
 
 
 def test_batched_run_on_one_device_equals_the_network():
@@ -82,8 +88,11 @@ def test_batched_run_on_one_device_equals_the_network():
     xs = jnp.zeros((60, 0))
     ref = simulate(net, state, xs, monitors=("spikes.e", "v.e")).records
     pnet = distributed.partition(net, distributed.mesh(1))
-    got = distributed.simulate(pnet, distributed.shard_state(pnet, state), xs,
+    got = distributed.simulate(pnet, distributed.shard_state(pnet, state), n_steps=60,
                                monitors=("spikes.e", "v.e")).records
+    counts = distributed.simulate(pnet, distributed.shard_state(pnet, state), n_steps=60,
+                                  monitors=lambda out: out["spikes"]["e"].sum(-1)).records
+    np.testing.assert_array_equal(counts, np.asarray(ref["spikes.e"]).sum(-1))  # per step
     assert np.asarray(ref["spikes.e"]).sum() > 20
     np.testing.assert_array_equal(got["spikes.e"], ref["spikes.e"])
     np.testing.assert_array_equal(got["v.e"], ref["v.e"])
