@@ -154,8 +154,11 @@ def train_row(batch: int, d: int, steps: int, repeats: int) -> dict:
     per_step = _median_time(step, repeats) / steps
     n_params = sum(int(np.size(p)) for p in jax.tree_util.tree_leaves(net)
                    if jnp.issubdtype(p.dtype, jnp.floating))
+    params, placed, _ = trainer._place(state["net"], (x, y), None)
+    hlo = distributed.compiled_collectives(trainer._update, params, state["opt"], placed, None)
     return {"bench": "train", "batch": batch, "devices": d, "ms_per_step": per_step * 1e3,
-            "compile_s": compile_s, "bytes_per_device_step": 2 * (d - 1) / d * 4 * n_params}
+            "compile_s": compile_s, "bytes_per_device_step": 2 * (d - 1) / d * 4 * n_params,
+            "params": n_params, "compiled_collectives": hlo}
 
 
 def checkpoint_row(n: int, d: int) -> dict:

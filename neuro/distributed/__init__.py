@@ -19,6 +19,7 @@ from neuro.distributed import checkpoint
 from neuro.distributed.partition import PartitionedNetwork, gather_state, partition, shard_state
 from neuro.distributed.runtime import BATCH, NEURONS, cpu_devices, initialize, mesh
 from neuro.distributed.simulate import (
+    block_collectives,
     block_step,
     compiled_collectives,
     exchange,
@@ -27,7 +28,7 @@ from neuro.distributed.simulate import (
 )
 
 __all__ = [
-    "BATCH", "NEURONS", "PartitionedNetwork", "block_step", "checkpoint", "compiled_collectives",
-    "cpu_devices", "exchange",
-    "exchange_bytes", "gather_state", "initialize", "mesh", "partition", "shard_state", "simulate",
+    "BATCH", "NEURONS", "PartitionedNetwork", "block_collectives", "block_step", "checkpoint",
+    "compiled_collectives", "cpu_devices", "exchange", "exchange_bytes", "gather_state",
+    "initialize", "mesh", "partition", "shard_state", "simulate",
 ]

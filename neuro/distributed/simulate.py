@@ -84,17 +84,22 @@ _COLLECTIVE = re.compile(r"= (\w+)\[([\d,]*)\][^ ]* (all-gather|all-reduce|all-t
                          r"collective-permute|reduce-scatter)(?:-start)?\(")
 
 
-def compiled_collectives(pnet: PartitionedNetwork, dstate: Any, inputs: Any) -> dict[str, int]:
-    """The collectives XLA compiled into one block (:func:`block_step` on ``inputs [M, ...]``):
+def compiled_collectives(fn: Callable, *args: Any) -> dict[str, int]:
+    """The collectives XLA compiled into ``fn(*args)`` (``fn`` a ``jax.jit`` function):
     ``{op: bytes of their results on one device}`` (an all-gather's result is the whole
     gathered vector, of which ``(D - 1) / D`` came from the other devices)."""
-    inputs = place(pnet, host(inputs), P())
-    text = jax.jit(block_step).lower(pnet, dstate, inputs).compile().as_text()
+    text = fn.lower(*args).compile().as_text()
     out: dict[str, int] = {}
     for dtype, dims, op in _COLLECTIVE.findall(text):
         size = int(np.prod([int(x) for x in dims.split(",") if x])) * _BYTES[dtype]
         out[op] = out.get(op, 0) + size
     return out
+
+
+def block_collectives(pnet: PartitionedNetwork, dstate: Any, inputs: Any) -> dict[str, int]:
+    """:func:`compiled_collectives` of one block (:func:`block_step` on ``inputs [M, ...]``)."""
+    return compiled_collectives(jax.jit(block_step), pnet, dstate,
+                                place(pnet, host(inputs), P()))
 
 
 def _squeeze(tree: Any) -> Any:

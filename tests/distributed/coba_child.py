@@ -50,7 +50,7 @@ if __name__ == "__main__":
                                    monitors=("spikes.ei",))
         got = np.asarray(res.records["spikes.ei"])
         ds = distributed.shard_state(pnet, state)
-        hlo = distributed.compiled_collectives(pnet, ds, xs[: pnet.interval])
+        hlo = distributed.block_collectives(pnet, ds, xs[: pnet.interval])
         first = np.nonzero(np.any(got != ref, axis=1))[0]
         out[str(d)] = {"identical": bool(np.array_equal(got, ref)),
                        "first_difference": int(first[0]) if first.size else None,
