@@ -77,9 +77,6 @@ class PartitionedNetwork:
         properties that read shapes (channels, sizes)."""
         return jax.eval_shape(lambda t: jax.tree_util.tree_map(lambda x: x[0], t), self.local)
 
-    def global_size(self, name: str) -> int:
-        return dict(self.sizes)[name]
-
 
 @pytree_dataclass
 class PartitionedCoverage:
@@ -117,13 +114,15 @@ def _blocks(n: int, d: int) -> int:
 def _cut(x: np.ndarray, lo: int, hi: int, size: int, fill: Any = "edge") -> np.ndarray:
     """``x[..., lo:hi]`` padded on the right to ``size`` (edge values, or a constant)."""
     part = x[..., lo:hi]
+    if part.shape[-1] == 0 and fill == "edge":  # a device past the last neuron (N < D blocks)
+        part = x[..., -1:]
     pad = [(0, 0)] * (x.ndim - 1) + [(0, size - part.shape[-1])]
     if fill == "edge":
         return np.pad(part, pad, mode="edge")
     return np.pad(part, pad, constant_values=fill)
 
 
-def _per_neuron(tree: Any, n: int, d: int, block: int, what: str) -> Any:
+def _per_neuron(tree: Any, n: int, d: int, block: int) -> Any:
     """The block of device ``d`` of every leaf whose last axis is the population's (size ``n``);
     other leaves (scalars, per-channel values) are copied."""
 
@@ -244,8 +243,8 @@ def partition(net: Network, mesh: Mesh, *, axis: str = NEURONS, interval: int | 
               for n, p in net.projections.items() if isinstance(_base(p), Sparse)}
     locals_ = []
     for d in range(n_dev):
-        pops = {n: Population(_per_neuron(p.neuron, p.size, d, blocks[n], n),
-                              _per_neuron(p.synapse, p.size, d, blocks[n], n), blocks[n],
+        pops = {n: Population(_per_neuron(p.neuron, p.size, d, blocks[n]),
+                              _per_neuron(p.synapse, p.size, d, blocks[n]), blocks[n],
                               p.n_channels)
                 for n, p in net.populations.items()}
         projs = {n: _local_projection(p, d, n_dev, blocks[p.target],
@@ -369,7 +368,7 @@ def shard_state(pnet: PartitionedNetwork, state: NetworkState) -> NetworkState:
         neurons, synapses, z = {}, {}, {}
         for name, pop in local.populations.items():
             n, b = sizes[name], blocks[name]
-            neurons[name] = _per_neuron(state.neurons[name], n, d, b, name)
+            neurons[name] = _per_neuron(state.neurons[name], n, d, b)
             g = state.synapses[name]
             synapses[name] = None if g is None else _flat_channels(np.asarray(g), pop.channels,
                                                                    n, d, b)

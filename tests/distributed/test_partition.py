@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neuro import distributed, network, projections
-from neuro.distributed.partition import _flat_channels, _unflat_channels
+from neuro.distributed.partition import _cut, _flat_channels, _unflat_channels
 from neuro.distributed.simulate import pack_bits, unpack_bits
 from neuro.neurons import conductance_lif
 from neuro.synapses import conductance_synapse
@@ -27,6 +27,9 @@ def test_channel_blocks_join_back():
     assert parts.shape == (3, 9)
     np.testing.assert_array_equal(parts[0], [0, 1, 2, 3, 10, 11, 12, 13, 20])
     np.testing.assert_array_equal(_unflat_channels(parts, 2, 10, 4), g)
+    # fewer neurons than devices: a device past the end holds a copy of the last neuron
+    np.testing.assert_array_equal(_cut(np.array([1.0, 2.0, 3.0]), 4, 3, 1), [3.0])
+    np.testing.assert_array_equal(_cut(np.array([1.0, 2.0, 3.0]), 2, 3, 2), [3.0, 3.0])
 
 
 def _net(delay=0):
