@@ -7,8 +7,10 @@
   compile run), speed-up against one device, mean rate, and the bytes every device receives per
   step in the spike exchange (bit-packed words, and what values would cost).
 * Training step: :class:`neuro.train.Trainer` with a ``"batch"`` mesh on a recurrent LIF network
-  (sparse recurrence), strong (fixed global batch) and weak (fixed batch per device); bytes of the
-  gradient all-reduce per step (parameters x 4 bytes x 2 (D - 1) / D per device, ring).
+  (sparse recurrence), strong (fixed global batch) and weak (fixed batch per device); the bytes
+  of the all-reduce XLA compiled (gradients and loss; 2 (D - 1) / D of them per device, ring).
+  Exchanged bytes are read from the compiled programs
+  (:func:`neuro.distributed.compiled_collectives`) and checked against the expected sizes.
 * The state checkpoint (:mod:`neuro.distributed.checkpoint`): save and load time at the largest N.
 
 Devices: whatever JAX finds; on CPU ``--devices N`` starts JAX with N virtual host devices
@@ -101,6 +103,11 @@ def coba_row(n: int, d: int, steps: int, repeats: int, exchange: str = "auto",
     per_step = _median_time(lambda: distributed.simulate(pnet, dstate, xs, monitors=count),
                             repeats) / steps
     sent = distributed.exchange_bytes(pnet, dstate)["per_device"]
+    # the same read from the compiled block: its all-gather results, less the own part, per step
+    hlo = distributed.block_collectives(pnet, dstate, xs[: pnet.interval])
+    measured = hlo.get("all-gather", 0) * (d - 1) / d / pnet.interval
+    if d > 1 and measured != sent:
+        raise AssertionError(f"compiled exchange {measured} B/step != expected {sent} B/step")
     values = (d - 1) * pnet.block["ei"] * 4
     return {"bench": "coba", "neurons": n, "devices": d, "us_per_step": per_step * 1e6,
             "compile_s": compile_s, "rate_hz": rate, "bytes_per_device_step": sent,
@@ -156,9 +163,11 @@ def train_row(batch: int, d: int, steps: int, repeats: int) -> dict:
                    if jnp.issubdtype(p.dtype, jnp.floating))
     params, placed, _ = trainer._place(state["net"], (x, y), None)
     hlo = distributed.compiled_collectives(trainer._update, params, state["opt"], placed, None)
+    # a ring all-reduce sends and receives 2 (D - 1) / D of the reduced bytes per device
+    reduced = hlo.get("all-reduce", 0)
     return {"bench": "train", "batch": batch, "devices": d, "ms_per_step": per_step * 1e3,
-            "compile_s": compile_s, "bytes_per_device_step": 2 * (d - 1) / d * 4 * n_params,
-            "params": n_params, "compiled_collectives": hlo}
+            "compile_s": compile_s, "bytes_per_device_step": 2 * (d - 1) / d * reduced,
+            "all_reduce_bytes": reduced, "gradient_bytes": 4 * n_params}
 
 
 def checkpoint_row(n: int, d: int) -> dict:

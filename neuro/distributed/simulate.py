@@ -80,8 +80,9 @@ def exchange_bytes(pnet: PartitionedNetwork, dstate: Any) -> dict[str, float]:
 
 _BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2, "s32": 4,
           "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8}
-_COLLECTIVE = re.compile(r"= (\w+)\[([\d,]*)\][^ ]* (all-gather|all-reduce|all-to-all|"
+_COLLECTIVE = re.compile(r"= (\(.*?\)|\S+) (all-gather|all-reduce|all-to-all|"
                          r"collective-permute|reduce-scatter)(?:-start)?\(")
+_SHAPE = re.compile(r"(\w+)\[([\d,]*)\]")
 
 
 def compiled_collectives(fn: Callable, *args: Any) -> dict[str, int]:
@@ -90,8 +91,9 @@ def compiled_collectives(fn: Callable, *args: Any) -> dict[str, int]:
     gathered vector, of which ``(D - 1) / D`` came from the other devices)."""
     text = fn.lower(*args).compile().as_text()
     out: dict[str, int] = {}
-    for dtype, dims, op in _COLLECTIVE.findall(text):
-        size = int(np.prod([int(x) for x in dims.split(",") if x])) * _BYTES[dtype]
+    for result, op in _COLLECTIVE.findall(text):  # a result is one shape or a tuple of them
+        size = sum(int(np.prod([int(x) for x in dims.split(",") if x])) * _BYTES[dtype]
+                   for dtype, dims in _SHAPE.findall(result))
         out[op] = out.get(op, 0) + size
     return out
 
