@@ -26,12 +26,14 @@ Usage: ``python benchmarks/scaling.py [--devices 4] [--neurons 4000] [--steps 50
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import tempfile
 import time
 
 
+@functools.lru_cache(maxsize=2)  # one build per size serves every device count
 def coba(n: int, seed: int = 0, delay: int = 0):
     """The COBA network with the core API and its initial state (float32); ``delay`` extra
     steps on the recurrent projection."""
