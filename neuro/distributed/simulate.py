@@ -71,6 +71,8 @@ def exchange_bytes(pnet: PartitionedNetwork, dstate: Any) -> dict[str, float]:
     d, modes = pnet.n_devices, dict(pnet.exchange)
     per_device = 0.0
     for name, block in pnet.block.items():
+        if name not in _sources(pnet):
+            continue
         hist = dstate.z[name]  # [D, M, *batch, block]
         batch = int(np.prod(hist.shape[2:-1]))
         size = 4 * -(-block // 32) if modes[name] == "bits" else block * hist.dtype.itemsize
@@ -104,6 +106,11 @@ def block_collectives(pnet: PartitionedNetwork, dstate: Any, inputs: Any) -> dic
                                 place(pnet, host(inputs), P()))
 
 
+def _sources(pnet: PartitionedNetwork) -> set[str]:
+    """Populations whose spikes some projection reads."""
+    return {p.source for p in pnet.local.projections.values()} & set(pnet.block)
+
+
 def _squeeze(tree: Any) -> Any:
     return jax.tree_util.tree_map(lambda x: x[0], tree)
 
@@ -122,7 +129,9 @@ def _block(pnet: PartitionedNetwork, local, dstate, xs):
     """``M`` steps on one device (inside ``shard_map``); see the module docstring."""
     local, st = _squeeze(local), _squeeze(dstate)
     sizes, modes = dict(pnet.sizes), dict(pnet.exchange)
-    g = {n: exchange(st.z[n], sizes[n], pnet.axis, modes[n]) for n in st.z}
+    # only the spikes some projection reads travel (the others' z is read for its shape only)
+    g = {n: exchange(h, sizes[n], pnet.axis, modes[n]) if n in _sources(pnet) else h
+         for n, h in st.z.items()}
     start = st._replace(z={n: h[-1] for n, h in st.z.items()})
     state, outs = scan_steps(_device_step, local, start, (xs, g))
     state = state._replace(z=outs["spikes"])
