@@ -5,7 +5,8 @@
 * Neuron parallelism: :func:`partition` cuts a Network over a mesh axis (post-side, NEST's
   scheme, :mod:`.partition`); :func:`shard_state` / :func:`gather_state` move a state between
   the single-device and the partitioned layout; :func:`simulate` runs it (:mod:`.simulate`);
-  :mod:`.checkpoint` saves partitioned state that resumes on any device count.
+  :mod:`.checkpoint` saves partitioned state that resumes on any device count;
+  :func:`simulate_network` does all of it for a Network and a device count.
 
 The same model code runs on 1 or many devices::
 
@@ -25,10 +26,11 @@ from neuro.distributed.simulate import (
     exchange,
     exchange_bytes,
     simulate,
+    simulate_network,
 )
 
 __all__ = [
     "BATCH", "NEURONS", "PartitionedNetwork", "block_collectives", "block_step", "checkpoint",
     "compiled_collectives", "cpu_devices", "exchange", "exchange_bytes", "gather_state",
-    "initialize", "mesh", "partition", "shard_state", "simulate",
+    "initialize", "mesh", "partition", "shard_state", "simulate", "simulate_network",
 ]

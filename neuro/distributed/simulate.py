@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from neuro.distributed.partition import PartitionedNetwork, host, place
@@ -246,3 +246,18 @@ def simulate(
     bar.close()
     return SimulationResult(dstate, _concat(pieces) if pieces else None)
 
+
+
+def simulate_network(net: Any, state: Any, inputs: Any = None, *, devices: int | Mesh,
+                     n_steps: int | None = None, monitors: Sequence[str] | Callable | None = None,
+                     chunk: int | None = None, progress: bool = False) -> SimulationResult:
+    """:func:`neuro.run.simulate` of a Network on ``devices`` (a count, or a mesh with a
+    ``"neurons"`` axis): partition, run, and return the final state in the single-device
+    layout (host NumPy) with the records, so that callers need no other change."""
+    from neuro.distributed.partition import gather_state, partition, shard_state
+    from neuro.distributed.runtime import mesh as make_mesh
+
+    pnet = partition(net, devices if isinstance(devices, Mesh) else make_mesh(devices))
+    result = simulate(pnet, shard_state(pnet, state), inputs, n_steps=n_steps,
+                      monitors=monitors, chunk=chunk, progress=progress)
+    return SimulationResult(gather_state(pnet, result.state), result.records)

@@ -96,6 +96,11 @@ def test_batched_run_on_one_device_equals_the_network():
     counts = distributed.simulate(pnet, distributed.shard_state(pnet, state), n_steps=60,
                                   monitors=lambda out: out["spikes"]["e"].sum(-1)).records
     np.testing.assert_array_equal(counts, np.asarray(ref["spikes.e"]).sum(-1))  # per step
+    plain = simulate(net, state, xs)
+    whole = distributed.simulate_network(net, state, devices=1, n_steps=60, chunk=30)
+    for a, b in zip(jax.tree_util.tree_leaves(whole.state.neurons),
+                    jax.tree_util.tree_leaves(plain.state.neurons), strict=True):
+        np.testing.assert_array_equal(a, b)
     assert np.asarray(ref["spikes.e"]).sum() > 20
     np.testing.assert_array_equal(got["spikes.e"], ref["spikes.e"])
     np.testing.assert_array_equal(got["v.e"], ref["v.e"])
