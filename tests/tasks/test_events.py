@@ -121,3 +121,26 @@ def test_shd_single_file_split_and_pooling(tmp_path):
         load_event_task("mnist:/x")
     with pytest.raises(ValueError, match="pool"):
         load_event_task(f"shd:{tmp_path / 'shd.h5'}", pool=3)
+
+
+def test_demo_trains_on_a_synthetic_shd_file(tmp_path, capsys):
+    """``neuro demo --data shd:PATH``: classes fire different bands of the 700 channels."""
+    import json
+
+    from neuro.cli import main
+
+    rng = np.random.default_rng(3)
+    samples, labels = [], []
+    for i in range(120):
+        c = i % 4
+        units = rng.integers(c * 175, (c + 1) * 175, 150).astype(np.int32)
+        samples.append(EventSample(np.sort(rng.uniform(0, 150.0, 150)), units))
+        labels.append(c)
+    write_shd(tmp_path / "shd_train.h5", samples[:96], labels[:96])
+    write_shd(tmp_path / "shd_test.h5", samples[96:], labels[96:])
+    code = main(["demo", "--data", f"shd:{tmp_path}", "--pool", "25", "--hidden", "24",
+                 "--epochs", "20", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["data"] == f"shd:{tmp_path}"
+    assert out["test_accuracy"] >= 0.75  # chance is 0.25
