@@ -22,8 +22,10 @@ A zero ``R_ii`` (a rank-deficient step, e.g. ``k`` above the rank of ``J``) cont
 Spiking networks have a discontinuous map (the Heaviside spike), whose Jacobian is zero almost
 everywhere; as lnp.md §4 prescribes (project design), the spectrum of a spiking network is the
 spectrum of its *smoothed map*, in which ``H`` is replaced by ``sigmoid(beta_s (v - V_th)/V_th)`` in
-the spike output and in the reset, driven by the same input sequence (``beta_s = 4``). Model modules
-provide that map (e.g. :func:`neuro.models.hrsnn.smoothed_step`).
+the spike output and in the reset, driven by the same input sequence (``beta_s = 4``).
+:func:`smoothed` gives that map for a :class:`~neuro.network.Network` of one LIF population
+(:func:`smoothed_step`: ``u_{t-1} -> u_t`` on the pre-reset potential, computed by the network's
+own step with the smoothed spikes as the presynaptic activity).
 
 Linearisation helpers: :func:`jacobian` (dense ``J_t``), :func:`jacobian_diagonals` (``diag J_t``
 along a trajectory), :func:`local_rates` (the per-unit proxy ``mean_t log|J_t,ii| / dt`` of lnp.md
@@ -46,6 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from neuro._pytree import pytree_dataclass, replace, static_field
+from neuro.neurons._firing import surrogate_argument
 from neuro.run import num_steps
 
 Map = Callable[[Any, Any, Any], Any]
@@ -165,6 +169,108 @@ def lyapunov_spectrum(
 def lambda_max(f: Map, state0: Any, inputs: Any, **kwargs: Any) -> float:
     """The maximal Lyapunov exponent (``k = 1``) of ``f`` along ``inputs``."""
     return lyapunov_spectrum(f, state0, inputs, k=1, **kwargs).lambda_max
+
+
+# --------------------------------------------------------------------------- smoothed map
+
+@pytree_dataclass
+class Smoothed:
+    """The smoothed map of a one-population LIF Network (see :func:`smoothed`)."""
+
+    net: Any
+    population: str = static_field()
+    beta: float = static_field(default=4.0)
+
+    @property
+    def neuron(self) -> Any:
+        return self.net.populations[self.population].neuron
+
+    @property
+    def size(self) -> int:
+        return self.net.populations[self.population].size
+
+    def spikes(self, u: jax.Array) -> jax.Array:
+        """The smoothed spike ``s(u) = sigmoid(beta x(u))``, ``x`` the neuron's surrogate
+        argument (``(u - V_th)/V_th`` for ``scale="threshold"``)."""
+        n = self.neuron
+        return jax.nn.sigmoid(self.beta * surrogate_argument(u, n.v_th, n.v_reset, n.scale))
+
+    def gain(self, u: jax.Array) -> jax.Array:
+        """``ds/du`` (``beta s (1 - s) / V_th`` for ``scale="threshold"``)."""
+        n = self.neuron
+        s = self.spikes(u)
+        scale = {"reset": n.v_th - n.v_reset, "threshold": n.v_th, "none": 1.0}[n.scale]
+        return self.beta / scale * s * (1.0 - s)
+
+    def pre_reset(self, v: jax.Array, z: jax.Array) -> jax.Array:
+        """The pre-reset potential ``u`` from a spiking run's post-reset ``v`` and spikes ``z``."""
+        n = self.neuron
+        if n.reset == "soft":
+            return v + (n.v_th - n.v_reset) * z
+        if n.reset == "none":
+            return v
+        raise ValueError("the pre-reset potential of a hard reset is not recoverable from v")
+
+
+def smoothed(net: Any, *, population: str | None = None, beta: float = 4.0) -> Smoothed:
+    """The smoothed map of ``net`` for Lyapunov analysis (lnp.md §4, project design).
+
+    In the spiking network, ``z_t = H(x(u_t))`` and the reset subtracts ``(V_th - V_reset) z_t``;
+    the smoothed map replaces ``H`` by ``sigmoid(beta x)`` in both places (it is *not* the
+    spiking network: it is its differentiable surrogate, whose Jacobian is non-zero)::
+
+        s_{t-1} = sigmoid(beta x(u_{t-1}))
+        u_t     = a (u_{t-1} - (V_th - V_reset) s_{t-1}) + (1 - a) R I_t(s_{t-1}, x_t)
+
+    ``I_t`` is what the network's projections deliver with ``s_{t-1}`` as the presynaptic
+    activity (graded values; dense projections are exact). Supported: one population of
+    :func:`neuro.neurons.lif` (soft or no reset, no refractoriness, no MPR), delta synapses, no
+    delays, no modulators (the state is then exactly ``u``); anything else raises.
+    """
+    if population is None:
+        if len(net.populations) != 1:
+            raise ValueError(f"smoothed: name the population; the network has "
+                             f"{sorted(net.populations)}")
+        population = next(iter(net.populations))
+    if population not in net.populations or len(net.populations) != 1:
+        raise ValueError(f"smoothed needs a network of one population; got "
+                         f"{sorted(net.populations)}")
+    pop = net.populations[population]
+    n = pop.neuron
+    if not all(hasattr(n, a) for a in ("v_th", "v_reset", "scale", "reset", "leak")):
+        raise ValueError(f"smoothed needs LIF neurons (neuro.neurons.lif); got {type(n).__name__}")
+    if n.reset not in ("soft", "none") or n.n_ref or n.mpr is not None:
+        raise ValueError("smoothed supports soft or no reset without refractoriness or MPR; got "
+                         f"reset={n.reset!r}, refractory_steps={n.n_ref}, mpr={n.mpr!r}")
+    if pop.synapse is not None or net.modulators:
+        raise ValueError("smoothed supports delta synapses and no modulators")
+    for name, proj in net.projections.items():
+        if getattr(proj, "delay", 0) or getattr(proj, "delays", None) is not None:
+            raise ValueError(f"smoothed supports projections without delay; {name!r} has one")
+    if not beta > 0:
+        raise ValueError(f"beta must be positive; got {beta}")
+    return Smoothed(net, population, float(beta))
+
+
+def smoothed_step(m: Smoothed, u: jax.Array, x: Any) -> jax.Array:
+    """One step ``u_{t-1} -> u_t`` of the smoothed map (:func:`smoothed`); a module-level map
+    for :func:`lyapunov_spectrum` (``params=m``)."""
+    net, p = m.net, m.population
+    n = m.neuron
+    s = m.spikes(u)
+    v = u - (n.v_th - n.v_reset) * s if n.reset == "soft" else u
+    free = replace(net, populations={p: replace(net.populations[p],
+                                                neuron=replace(n, reset="none"))})
+    state = net.init_state(u.shape[:-1], dtype=u.dtype)
+    state = state._replace(neurons={p: state.neurons[p]._replace(v=v)}, z={p: s})
+    new, _ = free.step(state, x)
+    return new.neurons[p].v  # reset "none": the pre-reset potential
+
+
+def initial_potential(m: Smoothed, batch: tuple[int, ...] = ()) -> jax.Array:
+    """The pre-reset potential of the network at rest."""
+    n = m.neuron
+    return jnp.broadcast_to(n.v_rest, (*batch, m.size)).astype(jnp.result_type(float))
 
 
 # --------------------------------------------------------------------------- linearisation

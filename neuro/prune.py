@@ -44,16 +44,21 @@ Baselines at equal neuron count and synapse count (lnp.md §6): :func:`activity_
 lowest-rate neurons of the *trained* dense network, measured on the task's training inputs, then
 the smallest-magnitude synapses), :func:`random_prune` (uniform; optional ``1/p`` rescaling) and
 :func:`magnitude_prune` (neurons of smallest total ``|in| + |out|`` weight, then a global ``|w|``
-threshold). Every method returns a new, smaller network built by ``net.subnetwork`` that runs in
-the same compiled step function (dense masked weights; the event-driven path can swap in later).
+threshold). Every method returns a new, smaller :class:`~neuro.network.Network` of the same parts
+(:func:`subnetwork`) that runs in the same loop.
 
-Networks are duck-typed (:class:`Prunable`), so this engine module does not import the models.
+Networks: a :class:`~neuro.network.Network` of one LIF population with a dense recurrent
+projection (``[pre, post]``; zero = no synapse) and a dense input projection, e.g.
+:func:`neuro.models.hrsnn.hrsnn`. Below ``W`` is the recurrent matrix written ``[post, pre]``
+(:func:`recurrent_weights`), ``W_in`` ``[N, D]``; the smoothed map is
+:func:`neuro.dynamics.smoothed` of the network. The E/I type of a neuron is the sign of its
+outgoing weights (Dale's law; :func:`dale_signs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,43 +66,104 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
-from neuro.dynamics import lyapunov_spectrum
+from neuro._pytree import replace
+from neuro.dynamics import initial_potential, local_rates, lyapunov_spectrum, smoothed, smoothed_step
+from neuro.network import Network
+from neuro.projections import Dense
 from neuro.run import simulate
 from neuro.validation import check_in_range, check_positive
 
 METHODS = ("lnp", "activity", "random", "magnitude", "none")
 
 
-class Prunable(Protocol):
-    """What pruning needs of a network (see :class:`neuro.models.hrsnn.HRSNN`)."""
+# ----------------------------------------------------------------------------- the network's parts
 
-    w_rec: jax.Array  # [N, N] post x pre; zero = no synapse
-    w_in: jax.Array  # [N, D]
-    tau: jax.Array  # [N] ms
-    sign: jax.Array  # [N] +1 excitatory / -1 inhibitory (presynaptic)
-    dt: float
+def _parts(net: Network) -> tuple[str, Any, Any]:
+    """``(population, input projection, recurrent projection)``; raises naming what differs."""
+    if len(net.populations) != 1:
+        raise ValueError(f"pruning needs a network of one population; got {sorted(net.populations)}")
+    pop = next(iter(net.populations))
+    rec = [p for p in net.projections.values() if p.source == pop and p.target == pop]
+    inp = [p for p in net.projections.values() if p.source in net.input_sizes]
+    if len(rec) != 1 or len(inp) != 1 or not all(isinstance(p, Dense) for p in rec + inp):
+        raise ValueError("pruning needs one dense recurrent and one dense input projection; got "
+                         f"{ {n: type(p).__name__ for n, p in net.projections.items()} }")
+    return pop, inp[0], rec[0]
 
-    def init_state(self, batch: tuple[int, ...] = ()) -> Any: ...
-    def step(self, state: Any, x: jax.Array) -> tuple[Any, dict]: ...
-    def smoothed_step(self, state: Any, x: jax.Array) -> Any: ...
-    def soft_gain(self, u: jax.Array) -> jax.Array: ...
-    def subnetwork(self, keep: np.ndarray, w_rec: np.ndarray | None = None) -> Prunable: ...
-    def with_tau(self, tau: np.ndarray) -> Prunable: ...
+
+def recurrent_weights(net: Network) -> np.ndarray:
+    """The recurrent weights ``[post, pre]`` (zero = no synapse)."""
+    return np.asarray(_parts(net)[2].weights).T
+
+
+def input_weights(net: Network) -> np.ndarray:
+    """The input weights ``[N, D]``."""
+    return np.asarray(_parts(net)[1].w).T
+
+
+def time_constants(net: Network) -> np.ndarray:
+    """The membrane time constants ``[N]`` (ms)."""
+    pop = _parts(net)[0]
+    p = net.populations[pop]
+    return np.broadcast_to(np.asarray(p.neuron.tau), (p.size,))
+
+
+def dale_signs(net: Network) -> np.ndarray:
+    """+1 for excitatory, -1 for inhibitory neurons: the sign of the outgoing recurrent weights
+    (a neuron without outgoing synapses counts as excitatory)."""
+    w = recurrent_weights(net)
+    return np.where((w < 0).any(axis=0), -1.0, 1.0)
+
+
+def _dt(net: Network) -> float:
+    return float(net.populations[_parts(net)[0]].neuron.dt)
+
+
+def subnetwork(net: Network, keep: np.ndarray, w_rec: np.ndarray | None = None) -> Network:
+    """The network of the neurons ``keep`` (indices) with recurrent weights ``w_rec`` ([post, pre],
+    ``len(keep)`` square; default: this network's among ``keep``). Per-neuron parameters, input
+    rows and biases follow the kept neurons."""
+    pop, inp, rec = _parts(net)
+    keep = np.asarray(keep)
+    w = recurrent_weights(net)[np.ix_(keep, keep)] if w_rec is None else np.asarray(w_rec)
+    if w.shape != (len(keep), len(keep)):
+        raise ValueError(f"w_rec must have shape {(len(keep), len(keep))}; got {w.shape}")
+    p = net.populations[pop]
+    size = p.size
+
+    def take(a):
+        return a[keep] if np.ndim(a) and np.shape(a)[-1] == size else a
+
+    neuron = jax.tree_util.tree_map(take, p.neuron)
+    in_name = next(n for n, q in net.projections.items() if q is inp)
+    rec_name = next(n for n, q in net.projections.items() if q is rec)
+    dtype = rec.w.dtype
+    projections = {
+        in_name: replace(inp, w=inp.w[:, keep], b=None if inp.b is None else inp.b[keep],
+                         mask=None if inp.mask is None else inp.mask[:, keep]),
+        rec_name: replace(rec, w=jnp.asarray(w.T, dtype), mask=None),
+    }
+    return replace(net, populations={pop: replace(p, neuron=neuron, size=len(keep))},
+                   projections=projections)
+
+
+def with_tau(net: Network, tau: np.ndarray) -> Network:
+    """The network with membrane time constants ``tau`` [N] (ms)."""
+    pop = _parts(net)[0]
+    p = net.populations[pop]
+    neuron = replace(p.neuron, tau=jnp.asarray(tau, p.neuron.tau.dtype))
+    return replace(net, populations={pop: replace(p, neuron=neuron)})
 
 
 # ----------------------------------------------------------------------------- probing
 
-def _spiking(net, state, x):
-    return net.step(state, x)
-
-
-def _smoothed(net, state, x):
-    return net.smoothed_step(state, x)
-
-
-def _gain_step(net, state, x):
-    state, out = net.step(state, x)
-    return state, {**out, "gain": net.soft_gain(out["v"])}
+def potentials(net: Network, inputs: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Spikes and pre-reset potentials ``u`` ([T, N]) of a spiking run from rest."""
+    pop = _parts(net)[0]
+    res = simulate(net, net.init_state(), inputs, monitors=(f"spikes.{pop}", f"v.{pop}"))
+    z = res.records[f"spikes.{pop}"]
+    return z, np.asarray(smoothed(net).pre_reset(jnp.asarray(res.records[f"v.{pop}"]),
+                                                 jnp.asarray(z)))
 
 
 def noise_drive(key: jax.Array, steps: int, n_in: int, scale: float = 1.0) -> jax.Array:
@@ -111,20 +177,22 @@ class Probe(NamedTuple):
     local_rates: np.ndarray  # lhat_i, 1/ms
 
 
-def probe(net: Prunable, inputs: jax.Array, *, every: int = 20) -> Probe:
+def probe(net: Network, inputs: jax.Array, *, every: int = 20) -> Probe:
     """Rates, mean gains and per-neuron local Lyapunov rates of ``net`` driven by ``inputs``."""
-    from neuro.dynamics import local_rates
+    m = smoothed(net)
+    z, u = potentials(net, inputs)
+    gain = np.asarray(jax.jit(m.gain)(jnp.asarray(u)))
+    lhat = local_rates(smoothed_step, initial_potential(m), inputs, params=m, dt=_dt(net),
+                       every=every)
+    return Probe(z.mean(0), gain.mean(0), lhat)
 
-    res = simulate(_gain_step, net, net.init_state(), inputs, monitors=("spikes", "gain"))
-    lhat = local_rates(_smoothed, net.init_state(), inputs, params=net, dt=net.dt, every=every)
-    return Probe(res.records["spikes"].mean(0), res.records["gain"].mean(0), lhat)
 
-
-def max_lyapunov(net: Prunable, inputs: jax.Array, *, k: int = 1, burn_in: int = 500,
+def max_lyapunov(net: Network, inputs: jax.Array, *, k: int = 1, burn_in: int = 500,
                  key: jax.Array | None = None):
     """Lyapunov spectrum (``k`` largest, 1/ms) of the smoothed map of ``net`` along ``inputs``."""
-    return lyapunov_spectrum(_smoothed, net.init_state(), inputs, params=net, k=k, dt=net.dt,
-                             burn_in=burn_in, key=key)
+    m = smoothed(net)
+    return lyapunov_spectrum(smoothed_step, initial_potential(m), inputs, params=m, k=k,
+                             dt=_dt(net), burn_in=burn_in, key=key)
 
 
 # ----------------------------------------------------------------------------- linearisation
@@ -364,16 +432,16 @@ def smooth_drive(key: jax.Array, steps: int, n_in: int, corr: float = 20.0) -> n
     return x.astype(np.float32)
 
 
-def memory_loss(net: Prunable, inputs: np.ndarray, *, delays: tuple[int, ...] = (0, 10, 20, 40),
+def memory_loss(net: Network, inputs: np.ndarray, *, delays: tuple[int, ...] = (0, 10, 20, 40),
                 stride: int = 5, washout: int = 200) -> float:
     """Task-agnostic readout loss (a fading-memory proxy): ridge (``lambda = 1e-2``)
     reconstructions of the delayed inputs ``x_{t-d}`` from the membrane potentials (sampled every
     ``stride`` steps), fitted on the first two thirds and scored (mean NRMSE) on the last third."""
-    res = simulate(_spiking, net, net.init_state(), jnp.asarray(inputs), monitors=("v",))
+    _, u = potentials(net, jnp.asarray(inputs))
     x = np.asarray(inputs, np.float64)
     m = max(delays)
     y = np.concatenate([x[m - d : len(x) - d] for d in delays], axis=1)
-    s = np.asarray(res.records["v"], np.float64)[m:]
+    s = np.asarray(u, np.float64)[m:]
     y, s = y[washout::stride], s[washout::stride]
     cut = 2 * len(s) // 3
     mu, sd = s[:cut].mean(0), s[:cut].std(0) + 1e-8
@@ -393,25 +461,25 @@ class TimescaleResult(NamedTuple):
     history: np.ndarray
 
 
-def optimise_timescales(net: Prunable, key: jax.Array, *, k0: float = 4.0, mean0: float = 20.0,
+def optimise_timescales(net: Network, key: jax.Array, *, k0: float = 4.0, mean0: float = 20.0,
                         trials: int = 12, steps: int = 4000,
                         lyap_steps: int = 1000,
                         k_bounds=(1.0, 16.0), mean_bounds=(5.0, 60.0), c_pos: float = 1.0,
                         c_edge: float = 0.1, eps: float = 0.01, seed: int = 0,
-                        objective: Callable[[Prunable], float] | None = None) -> TimescaleResult:
+                        objective: Callable[[Network], float] | None = None) -> TimescaleResult:
     """Bayesian optimisation of the Gamma (shape, mean) of the time constants (module docstring,
     step 7). ``objective(net) -> loss`` replaces the task-agnostic :func:`memory_loss`. Penalty
     (lambda in 1/ms): ``c_pos max(0, lambda)/0.01 + c_edge max(0, -lambda - eps)/0.01``."""
     k_in, k_ly = jax.random.split(key)
-    n_in = net.w_in.shape[1]
+    n_in = input_weights(net).shape[1]
     drive = smooth_drive(k_in, steps, n_in)
     ly_drive = noise_drive(k_ly, lyap_steps, n_in)
-    q = gamma_quantiles(np.asarray(net.tau), k0, mean0)
+    q = gamma_quantiles(time_constants(net), k0, mean0)
     seen: dict = {}
 
     def evaluate(x):
         k, mean = float(np.exp(x[0])), float(np.exp(x[1]))
-        cand = net.with_tau(gamma_taus(q, k, mean))
+        cand = with_tau(net, gamma_taus(q, k, mean))
         loss = objective(cand) if objective is not None else memory_loss(cand, drive)
         lam = max_lyapunov(cand, ly_drive, burn_in=lyap_steps // 3).lambda_max
         pen = c_pos * max(0.0, lam) / 0.01 + c_edge * max(0.0, -lam - eps) / 0.01
@@ -423,7 +491,7 @@ def optimise_timescales(net: Prunable, key: jax.Array, *, k0: float = 4.0, mean0
     k, mean = float(np.exp(x[0])), float(np.exp(x[1]))
     lam, loss = seen[(k, mean)]
     hist[:, :2] = np.exp(hist[:, :2])
-    return TimescaleResult(net.with_tau(gamma_taus(q, k, mean)), k, mean, lam, loss, hist)
+    return TimescaleResult(with_tau(net, gamma_taus(q, k, mean)), k, mean, lam, loss, hist)
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -434,12 +502,12 @@ def density(w: np.ndarray) -> float:
     return float(np.count_nonzero(w)) / max(n * (n - 1), 1)
 
 
-def targets(net: Prunable, node_fraction: float, synapse_fraction: float) -> tuple[int, int]:
+def targets(net: Network, node_fraction: float, synapse_fraction: float) -> tuple[int, int]:
     """Neuron and synapse counts after removing ``node_fraction`` of the neurons and
     ``synapse_fraction`` of the dense synapse density."""
     check_in_range("node_fraction", node_fraction, 0.0, 0.95)
     check_in_range("synapse_fraction", synapse_fraction, 0.0, 0.99)
-    w = np.asarray(net.w_rec)
+    w = recurrent_weights(net)
     n_keep = int(round((1.0 - node_fraction) * w.shape[0]))
     n_syn = int(round((1.0 - synapse_fraction) * density(w) * n_keep * (n_keep - 1)))
     return n_keep, n_syn
@@ -451,11 +519,11 @@ class PruneResult(NamedTuple):
     info: dict
 
 
-def lnp(net: Prunable, key: jax.Array, *, node_fraction: float = 0.5,
+def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
         synapse_fraction: float = 0.5, probe_steps: int = 1000, sigma: float = 1.0,
         trials: int = 12, tune: bool = True, betweenness_sources: int | None = 64,
         mix: float = 0.0, node_score: str = "betweenness",
-        objective: Callable[[Prunable], float] | None = None) -> PruneResult:
+        objective: Callable[[Network], float] | None = None) -> PruneResult:
     """Lyapunov Noise Pruning of an untrained network (module docstring, steps 1-7).
 
     ``node_score="betweenness-rate"`` (a project variant, not the paper's) ranks neurons by
@@ -468,10 +536,11 @@ def lnp(net: Prunable, key: jax.Array, *, node_fraction: float = 0.5,
     k_probe, k_tune = jax.random.split(key)
     seed = int(np.asarray(jax.random.key_data(key)).ravel()[-1])
     rng = np.random.default_rng(seed)
-    w = np.asarray(net.w_rec, np.float64)
-    drive = noise_drive(k_probe, probe_steps, net.w_in.shape[1])
+    w = np.asarray(recurrent_weights(net), np.float64)
+    sign = dale_signs(net)
+    drive = noise_drive(k_probe, probe_steps, input_weights(net).shape[1])
     pr = probe(net, drive)
-    j = linearise(w, np.asarray(net.tau), pr.gain)
+    j = linearise(w, time_constants(net), pr.gain)
     c = noise_covariance(j, sigma)
     h = harmonic_weights(pr.local_rates)
     # step 3: synapse dropout on the full network, to the target density
@@ -479,7 +548,7 @@ def lnp(net: Prunable, key: jax.Array, *, node_fraction: float = 0.5,
     score = lambda wm, cm, hm: mixed_scores(synapse_scores(wm, cm, hm), wm, mix)
     w1, _ = sample_synapses(rng, w, score(w, c, h), target_full)
     # step 4: keep the neurons of highest betweenness in the dropped-out graph
-    keep = betweenness_keep(w1, n_keep, groups=np.asarray(net.sign), sources=betweenness_sources,
+    keep = betweenness_keep(w1, n_keep, groups=sign, sources=betweenness_sources,
                             seed=seed % (2 ** 31),
                             weight=pr.rates if node_score == "betweenness-rate" else None)
     # the kept neurons' synapses: the same rule on the dense subnetwork, to the target count
@@ -488,11 +557,11 @@ def lnp(net: Prunable, key: jax.Array, *, node_fraction: float = 0.5,
     w2, _ = sample_synapses(rng, wk, score(wk, ck, hk), n_syn)
     # step 5: delocalise the leading eigenvectors
     ipr_dense = ipr(w)
-    w3, added = delocalise(rng, w2, np.asarray(net.sign)[keep], ipr_dense)
+    w3, added = delocalise(rng, w2, sign[keep], ipr_dense)
     # step 6: density matching (a second pass of the rule) when the added edges overshoot
     if np.count_nonzero(w3) > n_syn:
         w3, _ = sample_synapses(rng, w3, score(w3, ck, hk), n_syn)
-    pruned = net.subnetwork(keep, w3)
+    pruned = subnetwork(net, keep, w3)
     info = {"ipr_dense": ipr_dense, "ipr_pruned": ipr(w3), "edges_added": added}
     if tune:
         ts = optimise_timescales(pruned, k_tune, trials=trials, objective=objective)
@@ -514,38 +583,39 @@ def _trim_to(w: np.ndarray, n_syn: int, order_score: np.ndarray) -> np.ndarray:
     return out
 
 
-def activity_prune(net: Prunable, rates: np.ndarray, n_keep: int, n_syn: int) -> PruneResult:
+def activity_prune(net: Network, rates: np.ndarray, n_keep: int, n_syn: int) -> PruneResult:
     """AP: keep the ``n_keep`` most active neurons (``rates`` measured on the task's training
     inputs of the trained dense network), then the ``n_syn`` largest-magnitude synapses."""
     rates = np.asarray(rates)
     keep = np.sort(np.lexsort((np.arange(len(rates)), -rates))[:n_keep])
-    w = np.asarray(net.w_rec, np.float64)[np.ix_(keep, keep)]
+    w = np.asarray(recurrent_weights(net), np.float64)[np.ix_(keep, keep)]
     w = _trim_to(w, n_syn, np.abs(w))
-    return PruneResult(net.subnetwork(keep, w), keep, {})
+    return PruneResult(subnetwork(net, keep, w), keep, {})
 
 
-def random_prune(net: Prunable, rng: np.random.Generator, n_keep: int, n_syn: int, *,
+def random_prune(net: Network, rng: np.random.Generator, n_keep: int, n_syn: int, *,
                  rescale: bool = False) -> PruneResult:
     """Uniformly random neurons and synapses; ``rescale`` multiplies the kept weights by the inverse
     kept fraction of synapses (``1/p``)."""
-    n = net.w_rec.shape[0]
-    keep = np.sort(rng.choice(n, n_keep, replace=False))
-    w = np.asarray(net.w_rec, np.float64)[np.ix_(keep, keep)]
+    w_all = np.asarray(recurrent_weights(net), np.float64)
+    keep = np.sort(rng.choice(w_all.shape[0], n_keep, replace=False))
+    w = w_all[np.ix_(keep, keep)]
     before = np.count_nonzero(w)
     w = _trim_to(w, n_syn, rng.random(w.shape))
     if rescale and np.count_nonzero(w):
         w = w * before / np.count_nonzero(w)
-    return PruneResult(net.subnetwork(keep, w), keep, {})
+    return PruneResult(subnetwork(net, keep, w), keep, {})
 
 
-def magnitude_prune(net: Prunable, n_keep: int, n_syn: int) -> PruneResult:
+def magnitude_prune(net: Network, n_keep: int, n_syn: int) -> PruneResult:
     """Drop the neurons of smallest total ``|in| + |out|`` weight, then keep the ``n_syn``
     largest-magnitude synapses (global threshold)."""
-    w = np.abs(np.asarray(net.w_rec, np.float64))
+    w_all = np.asarray(recurrent_weights(net), np.float64)
+    w = np.abs(w_all)
     strength = w.sum(0) + w.sum(1)
     keep = np.sort(np.lexsort((np.arange(len(strength)), -strength))[:n_keep])
-    ws = np.asarray(net.w_rec, np.float64)[np.ix_(keep, keep)]
-    return PruneResult(net.subnetwork(keep, _trim_to(ws, n_syn, np.abs(ws))), keep, {})
+    ws = w_all[np.ix_(keep, keep)]
+    return PruneResult(subnetwork(net, keep, _trim_to(ws, n_syn, np.abs(ws))), keep, {})
 
 
 # ----------------------------------------------------------------------------- spectra

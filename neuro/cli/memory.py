@@ -7,8 +7,8 @@
 One network is trained per seed (seeds 0..N-1) on trials whose delays are drawn from ``--delay``,
 then tested at each delay. With ``--json`` the key ``accuracy_by_delay`` maps each delay in seconds
 (string key) to ``{"mean", "std", "per_seed"}`` over seeds. ``--plot`` draws, for one test trial at
-the longest delay, the input and hidden spike rasters, the astrocyte state ``c`` of every group
-and the accuracy against delay.
+the longest delay, the input and hidden spike rasters, the astrocyte state of every group (``c`` of
+the trainable modulation, or the Li-Rinzel Ca) and the accuracy against delay.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("memory", help="memory tasks: accuracy against delay (astrocytes)",
                               description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--task", default="delayed-recall", help="delayed-recall | evidence")
-    p.add_argument("--model", default="astro", help="lif | alif | astro | astro-alif")
+    p.add_argument("--model", default="astro",
+                   help="lif | alif | astro | astro-alif | lr-lif | lr-alif")
     p.add_argument("--delay", type=float, nargs="+", default=None, metavar="S",
                    help="delays in seconds (default 0.5 1 1.5 2)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
@@ -74,22 +75,41 @@ def run_memory(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def astrocyte_trace(net: Any, x: Any) -> tuple[Any, Any, str]:
+    """Hidden spikes ``[T, B, N]`` and the astrocyte trace ``[T, B, G]`` of one run, with its
+    name (``c`` of the trainable modulation, Li-Rinzel ``Ca``, or none)."""
+    import jax
+
+    from neuro.run import scan_steps
+
+    def step(net, s, x_t):
+        s, out = net.step(s, x_t)
+        mods = s.modulators
+        trace = (mods["astro"] if "astro" in mods else
+                 mods["lr"].astro.ca if "lr" in mods else out["v"]["h"][..., :0])
+        return s, {"z": out["spikes"]["h"], "trace": trace}
+
+    _, rec = jax.jit(lambda n, s, xx: scan_steps(step, n, s, xx))(net, net.init_state(x.shape[1]), x)
+    name = "astrocyte c" if "astro" in net.modulators else (
+        "astrocyte Ca (uM)" if "lr" in net.modulators else "no astrocytes")
+    return np.asarray(rec["z"]), np.asarray(rec["trace"]), name
+
+
 def plot_trial(path: str, last: tuple, result: dict[str, Any], delay: float) -> None:
-    """Input and hidden rasters, astrocyte ``c`` traces and accuracy against delay."""
+    """Input and hidden rasters, astrocyte traces and accuracy against delay."""
     import jax.numpy as jnp
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from neuro.models.astrosnn import run
     from neuro.tasks.memory import make_batch
 
-    task, model, params, _ = last
+    task, net, _ = last
     x, y = make_batch(task, np.array([delay]), np.random.default_rng(123))
-    rec = run(model, params, jnp.asarray(x))
+    z, c, trace_name = astrocyte_trace(net, jnp.asarray(x))
+    z, c = z[:, 0], c[:, 0]
     t = np.arange(x.shape[0]) * task.dt / 1000.0
-    z, c = np.asarray(rec["z"][:, 0]), np.asarray(rec["c"][:, 0])
     fig, ax = plt.subplots(4, 1, figsize=(7, 8), sharex=False,
                            gridspec_kw={"height_ratios": [2, 3, 2, 2]})
     for a, s, name in ((ax[0], x[:, 0], "input"), (ax[1], z, "hidden")):
@@ -101,7 +121,7 @@ def plot_trial(path: str, last: tuple, result: dict[str, Any], delay: float) -> 
                     f"label {int(y[0])}")
     ax[2].plot(t, c)
     ax[2].set_xlim(t[0], t[-1])
-    ax[2].set_ylabel("astrocyte c")
+    ax[2].set_ylabel(trace_name)
     ax[2].set_xlabel("time (s)")
     ds = list(result["accuracy_by_delay"])
     m = [result["accuracy_by_delay"][d]["mean"] for d in ds]
