@@ -15,6 +15,9 @@ module is the only time loop of the package.
   new closure per call is a new static key, and recompiles). Long runs are split into ``chunk``
   steps with a tqdm progress bar; with ``checkpoint=PATH`` the state and the records are saved
   atomically after every chunk, and a rerun with the same path resumes after the last saved chunk.
+
+A network without external inputs (e.g. a self-sustained E/I network) runs for ``n_steps`` steps
+with no input array at all: ``simulate(net, state, n_steps=10000)`` (``x`` is then ``None``).
 """
 
 from __future__ import annotations
@@ -71,23 +74,38 @@ def _monitors(monitors: Any) -> Any:
 
 
 def _as_step(model: Any, args: tuple) -> tuple[Step, tuple]:
-    """``(net, state, inputs)`` for a Network, or ``(step, params, state, inputs)``."""
+    """``(net, state, inputs)`` for a Network, or ``(step, params, state, inputs)``; the inputs
+    may be left out (``None``: a run of ``n_steps`` without inputs)."""
     if callable(model):
-        return model, args
-    if hasattr(model, "step") and hasattr(model, "init_state"):
-        return network_step, (model, *args)
-    raise TypeError(f"expected a Network or a step function; got {type(model).__name__}")
+        step, args = model, args
+    elif hasattr(model, "step") and hasattr(model, "init_state"):
+        step, args = network_step, (model, *args)
+    else:
+        raise TypeError(f"expected a Network or a step function; got {type(model).__name__}")
+    if len(args) == 2:
+        args = (*args, None)
+    if len(args) != 3:
+        raise TypeError("expected (net, state[, inputs]) or (step, params, state[, inputs])")
+    return step, args
 
 
-def num_steps(inputs: Any) -> int:
-    """The common length of the leading (time) axis of every array in ``inputs``."""
+def num_steps(inputs: Any, n_steps: int | None = None) -> int:
+    """The common length of the leading (time) axis of every array in ``inputs``, or
+    ``n_steps`` when there are no inputs (``inputs=None``); both given must agree."""
+    if inputs is None:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or n_steps < 1:
+            raise ValueError(f"without inputs, n_steps must be a positive int; got {n_steps!r}")
+        return int(n_steps)
     leaves = jax.tree_util.tree_leaves(inputs)
     if not leaves:
         raise ValueError("inputs must hold at least one array with a leading time axis")
     lengths = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
     if None in lengths or len(lengths) != 1:
         raise ValueError(f"all inputs need the same leading time axis; got lengths {lengths}")
-    return lengths.pop()
+    n = lengths.pop()
+    if n_steps is not None and n_steps != n:
+        raise ValueError(f"n_steps={n_steps!r} differs from the inputs' time axis {n}")
+    return n
 
 
 def scan_steps(
@@ -96,20 +114,22 @@ def scan_steps(
     monitors: Sequence[str] | Callable | None = None,
     every: int = 1,
     remat_chunk: int | None = None,
+    n_steps: int | None = None,
 ) -> tuple[Any, Any]:
     """Run a network over the leading (time) axis of ``inputs``; return ``(state, records)``.
 
     Called as ``scan_steps(net, state, inputs)`` for a :class:`~neuro.network.Network`, or
-    ``scan_steps(step, params, state, inputs)`` for any pure ``step(params, state, x)``.
+    ``scan_steps(step, params, state, inputs)`` for any pure ``step(params, state, x)``;
+    ``scan_steps(net, state, n_steps=T)`` runs ``T`` steps without inputs.
     ``records`` stacks the selected outputs of every ``every``-th step (the last of each block).
     """
     step, (params, state, inputs) = _as_step(model, args)
     return _scan(step, params, state, inputs, monitors=_monitors(monitors), every=every,
-                 remat_chunk=remat_chunk)
+                 remat_chunk=remat_chunk, length=num_steps(inputs, n_steps))
 
 
-def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=None):
-    n = num_steps(inputs)
+def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=None, length=None):
+    n = num_steps(inputs, length)
     if every < 1 or n % every:
         raise ValueError(f"every must be a positive divisor of the number of steps {n}; got {every}")
 
@@ -121,12 +141,16 @@ def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=No
         carry, outs = jax.lax.scan(one, carry, xs)
         return carry, jax.tree_util.tree_map(lambda o: o[-1], outs)
 
-    body = one if every == 1 else block
-    if every > 1:
+    def block_none(carry, _):  # `every` steps without inputs
+        carry, outs = jax.lax.scan(one, carry, None, length=every)
+        return carry, jax.tree_util.tree_map(lambda o: o[-1], outs)
+
+    body = one if every == 1 else (block if inputs is not None else block_none)
+    if every > 1 and inputs is not None:
         inputs = jax.tree_util.tree_map(lambda x: x.reshape(n // every, every, *x.shape[1:]), inputs)
-        n = n // every
+    n = n // every
     if remat_chunk is None or remat_chunk >= n:
-        return jax.lax.scan(body, state, inputs)
+        return jax.lax.scan(body, state, inputs, length=n)
     if n % remat_chunk:
         raise ValueError(
             f"remat_chunk must divide the number of scanned blocks {n}; got {remat_chunk}"
@@ -137,14 +161,15 @@ def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=No
 
     @jax.checkpoint
     def chunk_body(carry, xs):
-        return jax.lax.scan(body, carry, xs)
+        return jax.lax.scan(body, carry, xs, length=remat_chunk)
 
-    state, records = jax.lax.scan(chunk_body, state, chunked)
+    state, records = jax.lax.scan(chunk_body, state, chunked, length=n // remat_chunk)
     records = jax.tree_util.tree_map(lambda r: r.reshape(n, *r.shape[2:]), records)
     return state, records
 
 
-_compiled_scan = jax.jit(_scan, static_argnames=("step", "monitors", "every", "remat_chunk"))
+_compiled_scan = jax.jit(_scan, static_argnames=("step", "monitors", "every", "remat_chunk",
+                                                 "length"))
 
 
 def simulate(
@@ -155,17 +180,19 @@ def simulate(
     chunk: int | None = None,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = False,
+    n_steps: int | None = None,
 ) -> SimulationResult:
     """Compiled simulation over ``inputs`` (time-major pytree); see module docstring.
 
     Called as ``simulate(net, state, inputs)`` for a :class:`~neuro.network.Network`, or
-    ``simulate(step, params, state, inputs)``. ``chunk`` splits the run into pieces of that many
+    ``simulate(step, params, state, inputs)``; ``simulate(net, state, n_steps=T)`` runs ``T``
+    steps of a network without inputs. ``chunk`` splits the run into pieces of that many
     steps (a multiple of ``every``); each piece is one call of the same compiled scan when
     ``chunk`` divides the number of steps.
     """
     step, (params, state, inputs) = _as_step(model, args)
     monitors = _monitors(monitors)
-    n = num_steps(inputs)
+    n = num_steps(inputs, n_steps)
     chunk = n if chunk is None else int(chunk)
     if chunk < 1 or chunk % every:
         raise ValueError(f"chunk must be a positive multiple of every={every}; got {chunk}")
@@ -186,7 +213,8 @@ def simulate(
     while done < n:
         stop = min(done + chunk, n)
         xs = jax.tree_util.tree_map(lambda x, a=done, b=stop: x[a:b], inputs)
-        state, records = _compiled_scan(step, params, state, xs, monitors=monitors, every=every)
+        state, records = _compiled_scan(step, params, state, xs, monitors=monitors, every=every,
+                                        length=stop - done)
         pieces.append(jax.tree_util.tree_map(np.asarray, records))
         bar.update(stop - done)
         done = stop
@@ -197,6 +225,32 @@ def simulate(
     bar.close()
     records = _concat(pieces) if pieces else None
     return SimulationResult(state, records)
+
+
+def compile_simulation(
+    model: Step | Any,
+    *args: Any,
+    monitors: Sequence[str] | Callable | None = None,
+    every: int = 1,
+    chunk: int | None = None,
+    n_steps: int | None = None,
+) -> float:
+    """Compile ahead of time the loop that :func:`simulate` runs for the same arguments (its
+    pieces of ``chunk`` steps and the remainder), so that a timed ``simulate`` excludes
+    compilation (benchmarks: JAX's compilation cache serves the later call, which only traces);
+    returns the seconds spent compiling."""
+    import time
+
+    step, (params, state, inputs) = _as_step(model, args)
+    monitors = _monitors(monitors)
+    n = num_steps(inputs, n_steps)
+    chunk = n if chunk is None else int(chunk)
+    start = time.perf_counter()
+    for size in sorted({min(chunk, n), n % chunk} - {0}):
+        xs = jax.tree_util.tree_map(lambda x, s=size: x[:s], inputs)
+        _compiled_scan.lower(step, params, state, xs, monitors=monitors, every=every,
+                             length=size).compile()
+    return time.perf_counter() - start
 
 
 def _concat(pieces: list) -> Any:
