@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for XLA (default 1: measured ~2x faster than XLA's "
                         "default pool on a 2-core machine; 0 = XLA default)")
+    parser.add_argument("--devices", type=int, default=1,
+                        help="devices to partition the neurons over (neuro.distributed; on CPU "
+                        "virtual devices that share the cores; default 1)")
     add_output_flags(parser)
     parser.set_defaults(handler=run)
 
@@ -56,6 +59,12 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.threads < 0:
         raise ValueError(f"--threads must be >= 0; got {args.threads}")
+    if args.devices < 1:
+        raise ValueError(f"--devices must be >= 1; got {args.devices}")
+    if args.devices > 1:  # before JAX starts its CPU backend
+        from neuro import distributed
+
+        distributed.cpu_devices(args.devices)
     if args.threads:
         limit_cpu_threads(args.threads)
     if args.neurons < 2:
@@ -77,6 +86,10 @@ def run(args: argparse.Namespace) -> dict:
                                  dt=args.dt, backend=args.backend)
     monitor = coba.monitor(net, record)
     chunk = min(n_steps, CHUNK_STEPS)
+    if args.devices > 1:  # the same calls on the partitioned network and state
+        loop = distributed
+        net = distributed.partition(net, distributed.mesh(args.devices))
+        state = distributed.shard_state(net, state)
     compile_s = loop.compile_simulation(net, state, monitors=monitor, chunk=chunk,
                                         n_steps=n_steps)
     start = time.perf_counter()
@@ -100,6 +113,7 @@ def run(args: argparse.Namespace) -> dict:
         "compile_seconds": compile_s,
         "run_seconds_per_biological_second": run_s / seconds,
         "backend": args.backend,
+        "devices": args.devices,
         "device": jax.devices()[0].platform,
     }
     if record == args.neurons:

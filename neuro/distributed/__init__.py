@@ -22,6 +22,7 @@ from neuro.distributed.runtime import BATCH, NEURONS, cpu_devices, initialize, m
 from neuro.distributed.simulate import (
     block_collectives,
     block_step,
+    compile_simulation,
     compiled_collectives,
     exchange,
     exchange_bytes,
@@ -31,6 +32,6 @@ from neuro.distributed.simulate import (
 
 __all__ = [
     "BATCH", "NEURONS", "PartitionedNetwork", "block_collectives", "block_step", "checkpoint",
-    "compiled_collectives", "cpu_devices", "exchange", "exchange_bytes", "gather_state",
+    "compile_simulation", "compiled_collectives", "cpu_devices", "exchange", "exchange_bytes", "gather_state",
     "initialize", "mesh", "partition", "shard_state", "simulate", "simulate_network",
 ]
