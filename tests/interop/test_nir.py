@@ -184,3 +184,54 @@ def test_parts_without_a_nir_primitive_are_refused_by_name():
                         edges=[("in", "conv"), ("conv", "out")], type_check=False)
     with pytest.raises(ValueError, match="NIR node 'conv' is a Conv2d"):
         from_nir(conv)
+
+
+def test_convolutional_network_round_trips():
+    k = jax.random.split(jax.random.PRNGKey(4), 3)
+    cell = neurons.lif(tau=5.0, v_th=0.5, reset="hard")
+    net = network({"c": population(cell, 6 * 6 * 4), "o": population(cell, 5)},
+                  {"conv": projections.conv("x", "c", (6, 6, 2), key=k[0], kernel=3,
+                                            out_channels=4, padding="same", gain=3.0, bias=True),
+                   "fc": projections.dense("c", "o", key=k[1], n_pre=144, n_post=5, gain=8.0)},
+                  inputs={"x": 72})
+    graph = to_nir(net)
+    assert type(graph.nodes["conv"]).__name__ == "Conv2d" and "fc.flatten" in graph.nodes
+    assert tuple(graph.nodes["c"].tau.shape) == (4, 6, 6)
+    x = (jax.random.uniform(k[2], (40, 2, 72)) < 0.3).astype(float)
+    a, b = _run(net, x), _run(from_nir(graph).net, x)
+    assert float(a["spikes"]["o"].sum()) > 5
+    for pop in ("c", "o"):
+        np.testing.assert_array_equal(a["spikes"][pop], b["spikes"][pop])
+
+
+def test_nir_conv2d_matches_a_numpy_cross_correlation():
+    rng = np.random.default_rng(5)
+    c_in, c_out, h, w, dt = 2, 3, 5, 5, 1e-3
+    weight = rng.normal(0.3, 1.0, (c_out, c_in, 3, 3)).astype(np.float32)
+    bias = rng.normal(0, 0.1, c_out).astype(np.float32)
+    shape = (c_out, h - 2, w - 2)
+    full = lambda v: np.full(shape, v, np.float32)
+    graph = nir.NIRGraph(
+        nodes={"in": nir.Input(input_type=np.array([c_in, h, w])),
+               "conv": nir.Conv2d(input_shape=(h, w), weight=weight, stride=1, padding=0,
+                                  dilation=1, groups=1, bias=bias),
+               "lif": nir.LIF(tau=full(4e-3), r=full(1.0), v_leak=full(0.0),
+                              v_threshold=full(0.4), v_reset=full(0.0)),
+               "out": nir.Output(output_type=np.array(shape))},
+        edges=[("in", "conv"), ("conv", "lif"), ("lif", "out")])
+    x = (rng.random((30, c_in, h, w)) < 0.4).astype(np.float32)  # CHW frames
+    v, ref = np.zeros(shape), np.zeros((30, *shape))
+    for t in range(30):
+        cur = np.zeros(shape)
+        for o in range(c_out):
+            for i in range(h - 2):
+                for j in range(w - 2):
+                    cur[o, i, j] = bias[o] + np.sum(weight[o] * x[t, :, i:i + 3, j:j + 3])
+        v = v + dt / 4e-3 * (-v + cur)
+        ref[t] = v > 0.4
+        v = np.where(ref[t] > 0, 0.0, v)
+    imp = from_nir(graph, dt=dt)
+    x_hwc = jnp.asarray(x.transpose(0, 2, 3, 1).reshape(30, 1, -1))  # neuro's channel-last layout
+    z = np.asarray(_run(imp.net, x_hwc)["spikes"]["lif"][:, 0]).reshape(30, h - 2, w - 2, c_out)
+    assert ref.sum() > 10
+    np.testing.assert_array_equal(z.transpose(0, 3, 1, 2), ref)
