@@ -59,6 +59,10 @@ Paired by seed: soft - hard +0.22 +- 0.26 (4/5 seeds > 0), mpr - soft -0.08 +- 0
 mpr - half -0.08 +- 0.26 (2/5). So soft >= hard holds weakly; mpr >= soft does not hold (all
 differences are within the seed spread); MPR cuts QE 3.4x, but most of that (0.190 -> 0.068) is
 its threshold at 1/2 (the ``half`` control), not the rectifier's shape (0.068 -> 0.056).
+``--data digits`` (same flags, 4 min wall): hard 87.97 +- 1.86, soft 88.64 +- 1.81, mpr 89.25
++- 1.37, mpr-state 89.64 +- 1.09, half 89.86 +- 1.36; QE 0.151 / 0.161 / 0.074 / 0.071 / 0.108.
+The means are ordered as claimed, but paired mpr - soft is +0.61 +- 1.17 (3/5 seeds) and the
+control ``half`` (MPR's forward, plain gradient) is the best variant.
 
     python benchmarks/reset_mpr.py [--data mnist5k|digits] [--variants hard soft mpr half]
         [--seeds 5] [--epochs 3] [--steps 6] [--plot FILE.png] [--json]
