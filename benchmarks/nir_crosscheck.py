@@ -19,6 +19,13 @@ Needs torch, snntorch and nir next to neuro, e.g. the peer environment:
     .venv-peers/bin/python benchmarks/nir_crosscheck.py [--json]
 
 Without snnTorch the script says so and exits 0.
+
+3. Spyx (``--spyx PYTHON``, default ``.venv-peers-spyx/bin/python`` when it exists, since Spyx
+   pins its own flax/jax): a Spyx ``Linear -> LIF -> Linear -> LIF`` network is run by Spyx and
+   exported with ``spyx.nir.to_nir`` in that interpreter; neuro reads the file. Spyx writes
+   ``r = beta`` (snnTorch and NIR's LIF equation need ``r = tau / dt`` for Spyx's unit input
+   gain), resets by subtraction and reads its spike before the update, so its graph does not
+   describe the network Spyx runs; the script prints the counts to show it.
 """
 
 from __future__ import annotations
@@ -117,6 +124,36 @@ def neuro_model(seed: int):
     return network(pops, projs, inputs={"x": SIZES[0]})
 
 
+SPYX = """
+import sys
+import numpy as np, jax.numpy as jnp, nir
+from flax import nnx
+from spyx import nn as snn
+from spyx.nir import to_nir
+rngs = nnx.Rngs(0)
+model = snn.Sequential(nnx.Linear(12, 24, rngs=rngs), snn.LIF((24,), beta=0.9, rngs=rngs),
+                       nnx.Linear(24, 6, use_bias=False, rngs=rngs),
+                       snn.LIF((6,), beta=0.95, rngs=rngs))
+x = np.load(sys.argv[1])
+out, _ = snn.run(model, jnp.asarray(x))
+nir.write(sys.argv[2], to_nir(model, {"input": np.array([12])}, {"output": np.array([6])},
+                              dt=float(sys.argv[4])))
+np.save(sys.argv[3], np.asarray(out))
+"""
+
+
+def run_spyx(python: str, x: np.ndarray, tmp: Path) -> tuple[Path, np.ndarray]:
+    import subprocess
+
+    np.save(tmp / "spyx_x.npy", x)
+    proc = subprocess.run([python, "-c", SPYX, str(tmp / "spyx_x.npy"), str(tmp / "spyx.nir"),
+                           str(tmp / "spyx_out.npy"), str(DT)], capture_output=True, text=True,
+                          timeout=900)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-2000:])
+    return tmp / "spyx.nir", np.load(tmp / "spyx_out.npy")
+
+
 def compare(neuro_z: np.ndarray, peer_z: np.ndarray, lag: int) -> dict:
     a, b = neuro_z[lag:], peer_z[: len(peer_z) - lag]
     diff = np.argwhere(a != b)
@@ -131,6 +168,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    default_spyx = Path(__file__).resolve().parents[1] / ".venv-peers-spyx" / "bin" / "python"
+    parser.add_argument("--spyx", default=str(default_spyx) if default_spyx.exists() else None,
+                        metavar="PYTHON", help="an interpreter with spyx and nir installed")
     args = parser.parse_args()
     try:
         import snntorch  # noqa: F401
@@ -168,6 +208,17 @@ def main() -> int:
     peer_model = import_from_nir(nir.read(path))
     results["neuro_to_snntorch"] = compare(run_neuro(net, xs, "spikes.out"),
                                            run_snntorch(peer_model, xs), back.lag["out.output"])
+    # 3. Spyx -> NIR -> neuro, in Spyx's own interpreter
+    if args.spyx:
+        path, peer = run_spyx(args.spyx, xs, tmp)
+        imp = read_nir(path, dt=DT)
+        (out_name, monitor), = imp.outputs.items()
+        lif = nir.read(path).nodes["layer_1"]
+        results["spyx_to_neuro"] = compare(run_neuro(imp.net, xs, monitor), peer,
+                                           imp.lag[out_name])
+        results["spyx_graph_r_over_tau_dt"] = float(np.mean(lif.r / (lif.tau / DT)))
+    else:
+        results["spyx_to_neuro"] = "skipped: no interpreter with spyx (see --spyx)"
     if args.json:
         print(json.dumps(results, indent=2))
     else:
