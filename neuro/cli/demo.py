@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_output_flags, defer_plot
 
 
 def register(subparsers) -> None:
@@ -46,15 +46,16 @@ def run(args: argparse.Namespace) -> dict:
                       steps_per_row=args.steps_per_row, seed=args.seed, progress=True, data=data)
     result["data"] = args.data
     if args.plot:
-        from neuro import plot
+        def draw(path):
+            from neuro import plot
 
-        fig, axes = plot.figure(3, 1, sharex=True)
-        plot.raster(result["_spikes"], result["_dt"], axes[0])
-        plot.population_rate(result["_spikes"], result["_dt"], axes[1], window_ms=4.0)
-        plot.traces(result["_readout"], result["_dt"], axes[2],
-                    neurons=range(min(10, result["_readout"].shape[-1])),
-                    label="readout")
-        axes[0].set_title(f"test sample 0; test accuracy {result['test_accuracy']:.3f}")
-        plot.save(fig, args.plot)
-        result["plot"] = args.plot
+            fig, axes = plot.figure(3, 1, sharex=True)
+            plot.raster(result["_spikes"], result["_dt"], axes[0])
+            plot.population_rate(result["_spikes"], result["_dt"], axes[1], window_ms=4.0)
+            plot.traces(result["_readout"], result["_dt"], axes[2],
+                        neurons=range(min(10, result["_readout"].shape[-1])), label="readout")
+            axes[0].set_title(f"test sample 0; test accuracy {result['test_accuracy']:.3f}")
+            plot.save(fig, path)
+
+        result["plot"] = defer_plot(args, draw)
     return {k: v for k, v in result.items() if not k.startswith("_")}
