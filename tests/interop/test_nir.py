@@ -176,14 +176,13 @@ def test_parts_without_a_nir_primitive_are_refused_by_name():
             "ba": projections.dense("b", "a", np.ones((3, 3)))}
     with pytest.raises(ValueError, match="cycle"):
         to_nir(network({"a": population(cell, 3), "b": population(cell, 3)}, loop, inputs=inp))
-    conv = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([1, 4, 4])),
-                               "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((1, 1, 2, 2)),
-                                                  stride=1, padding=0, dilation=1, groups=1,
-                                                  bias=np.zeros(1)),
-                               "out": nir.Output(output_type=np.array([1, 3, 3]))},
-                        edges=[("in", "conv"), ("conv", "out")], type_check=False)
-    with pytest.raises(ValueError, match="NIR node 'conv' is a Conv2d"):
-        from_nir(conv)
+    leaky = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([3])),
+                                "li": nir.CubaLI(tau_syn=np.ones(3), tau_mem=np.ones(3),
+                                                 r=np.ones(3), v_leak=np.zeros(3)),
+                                "out": nir.Output(output_type=np.array([3]))},
+                         edges=[("in", "li"), ("li", "out")])
+    with pytest.raises(ValueError, match="NIR node 'li' is a CubaLI"):
+        from_nir(leaky)
 
 
 def test_convolutional_network_round_trips():
