@@ -32,6 +32,7 @@ element (hence the materialising no-op sort in :func:`_select`).
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from typing import NamedTuple
 
@@ -40,7 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from neuro.projections import _native
+
 Array = jax.Array
+KERNELS = ("auto", "jax", "native")
 
 _PIB = lax.GatherScatterMode.PROMISE_IN_BOUNDS
 _ADD = lax.ScatterDimensionNumbers(update_window_dims=(), inserted_window_dims=(0,),
@@ -49,8 +53,11 @@ _ADD = lax.ScatterDimensionNumbers(update_window_dims=(), inserted_window_dims=(
 
 class Layout(NamedTuple):
     """Static description of the table: rows gathered per round, whether ``z`` is binary, the
-    ring's slot count and stride (1 and 0 without heterogeneous delays), the table's sink, and
-    where its indices land in the accumulator: ``+ offset``, the sink at ``acc_sink``."""
+    ring's slot count and stride (1 and 0 without heterogeneous delays), the table's sink,
+    where its indices land in the accumulator: ``+ offset``, the sink at ``acc_sink``, and the
+    forward kernel: ``"jax"`` (the reference), ``"native"`` (:mod:`._native`, XLA:CPU) or
+    ``"auto"`` (native where it applies: CPU, Numba installed, no per-synapse delays; else jax;
+    the environment variable ``NEURO_EVENT_KERNEL=jax`` forces the reference)."""
 
     spikes_per_round: int
     binary: bool
@@ -59,6 +66,7 @@ class Layout(NamedTuple):
     sink: int
     offset: int = 0
     acc_sink: int = -1
+    kernel: str = "auto"
 
     def place(self, idx: Array) -> Array:
         """Table indices -> accumulator indices (identity when the layouts coincide)."""
@@ -120,7 +128,30 @@ def _select(words: Array, counts: Array, incl: Array, start: Array, size: int, f
     return jnp.where(w < n_words, wc * 32 + bit, fill)
 
 
+def _native_applies(layout: Layout, delays) -> bool:
+    if layout.kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {layout.kernel!r}")
+    if layout.kernel == "jax" or delays is not None:
+        return False
+    if layout.kernel == "auto" and os.environ.get("NEURO_EVENT_KERNEL", "auto") == "jax":
+        return False
+    if not _native.available():
+        if layout.kernel == "native":
+            raise RuntimeError("kernel='native' needs Numba (pip install neuro[fast])")
+        return False
+    return True
+
+
 def _forward(layout: Layout, acc, z, weights, targets, delays, pos):
+    if _native_applies(layout, delays):
+        return lax.platform_dependent(
+            acc, z, weights, targets,
+            cpu=lambda *a: _native.event_forward(layout, *a),
+            default=lambda a, zz, w, t: _jax_forward(layout, a, zz, w, t, None, pos))
+    return _jax_forward(layout, acc, z, weights, targets, delays, pos)
+
+
+def _jax_forward(layout: Layout, acc, z, weights, targets, delays, pos):
     n_pre = z.shape[0]
     width = targets.shape[1]
     size = layout.spikes_per_round
