@@ -8,6 +8,9 @@
 2. A neuro network of the same shape is written with :func:`neuro.interop.nir.write_nir`, read
    by ``snntorch.import_nir.import_from_nir`` and both are run on the same input.
 
+Both again with a recurrent hidden layer (snnTorch's ``RLeaky`` with all-to-all recurrent
+weights; neuro's recurrent projection, whose one-step latency is the ``RLeaky``'s).
+
 neuro's output trails the NIR time line by ``lag`` steps (one per population-to-population
 edge, see :mod:`neuro.interop.nir`), so neuro's spikes at ``t + lag`` are compared with
 snnTorch's at ``t``. Both run in float32 (snnTorch's spike functions return float32); prints
@@ -67,6 +70,23 @@ def snntorch_model(seed: int):
                      threshold=full(SIZES[2], 0.7), **kw),
         torch.nn.Linear(SIZES[2], SIZES[3], bias=False),
         snn.Leaky(beta=full(SIZES[3], 0.95), threshold=full(SIZES[3], 0.8), **kw),
+    )
+
+
+def snntorch_recurrent(seed: int):
+    """Linear -> RLeaky (all-to-all recurrent weights) -> Linear -> Leaky."""
+    import snntorch as snn
+    import torch
+
+    torch.manual_seed(seed)
+    kw = dict(reset_mechanism="zero", reset_delay=False, init_hidden=True)
+    full = lambda n, v: torch.full((n,), v)
+    return torch.nn.Sequential(
+        torch.nn.Linear(SIZES[0], SIZES[1]),
+        snn.RLeaky(beta=full(SIZES[1], 0.9), threshold=0.5, all_to_all=True,
+                   linear_features=SIZES[1], **kw),
+        torch.nn.Linear(SIZES[1], SIZES[3], bias=False),
+        snn.Leaky(beta=full(SIZES[3], 0.95), threshold=full(SIZES[3], 0.5), **kw),
     )
 
 
@@ -154,6 +174,29 @@ def run_spyx(python: str, x: np.ndarray, tmp: Path) -> tuple[Path, np.ndarray]:
     return tmp / "spyx.nir", np.load(tmp / "spyx_out.npy")
 
 
+def neuro_recurrent(seed: int):
+    """The recurrent network in neuro. snnTorch's importer finds a recurrent layer only when the
+    LIF and its recurrent weights are named ``<layer>.<part>`` (``_create_rnn_subgraph``)."""
+    import jax
+
+    from neuro import neurons, projections
+    from neuro.network import network, population
+
+    dt_ms = DT * 1e3
+    k = jax.random.split(jax.random.PRNGKey(seed), 3)
+    cell = lambda tau, v_th: neurons.lif(tau=tau, v_th=v_th, reset="hard", dt=dt_ms,
+                                         resistance=1.0 / (1.0 - np.exp(-dt_ms / tau)))
+    pops = {"1.lif": population(cell(1.0, 0.5), SIZES[1]), "out": population(cell(2.0, 0.5),
+                                                                              SIZES[3])}
+    projs = {"0": projections.dense("x", "1.lif", key=k[0], n_pre=SIZES[0], n_post=SIZES[1],
+                                    gain=3.0),
+             "1.w_rec": projections.dense("1.lif", "1.lif", key=k[1], n_pre=SIZES[1],
+                                          n_post=SIZES[1], gain=1.0),
+             "2": projections.dense("1.lif", "out", key=k[2], n_pre=SIZES[1], n_post=SIZES[3],
+                                    gain=2.0)}
+    return network(pops, projs, inputs={"x": SIZES[0]})
+
+
 def compare(neuro_z: np.ndarray, peer_z: np.ndarray, lag: int) -> dict:
     a, b = neuro_z[lag:], peer_z[: len(peer_z) - lag]
     diff = np.argwhere(a != b)
@@ -207,7 +250,24 @@ def main() -> int:
     back = from_nir(nir.read(path))
     peer_model = import_from_nir(nir.read(path))
     results["neuro_to_snntorch"] = compare(run_neuro(net, xs, "spikes.out"),
-                                           run_snntorch(peer_model, xs), back.lag["out.output"])
+                                           run_snntorch(peer_model, xs), back.lag["out_output"])
+    # 1b, 2b. the same with a recurrent layer (snnTorch's RLeaky, neuro's recurrent projection)
+    model = snntorch_recurrent(args.seed)
+    path = tmp / "snntorch_rec.nir"
+    nir.write(path, export_to_nir(model, torch.zeros(1, SIZES[0]), ignore_dims=[0]))
+    imp = read_nir(path, dt=DT)
+    (out_name, monitor), = imp.outputs.items()
+    results["snntorch_recurrent_to_neuro"] = compare(run_neuro(imp.net, xs, monitor),
+                                                     run_snntorch(model, xs), imp.lag[out_name])
+    net = neuro_recurrent(args.seed)
+    path = tmp / "neuro_rec.nir"
+    write_nir(path, net, dt=DT)
+    try:
+        results["neuro_recurrent_to_snntorch"] = compare(
+            run_neuro(net, xs, "spikes.out"), run_snntorch(import_from_nir(nir.read(path)), xs),
+            from_nir(nir.read(path)).lag["out_output"])
+    except Exception as exc:  # noqa: BLE001  (report the peer's failure, keep the other results)
+        results["neuro_recurrent_to_snntorch"] = f"snnTorch's import failed: {type(exc).__name__}: {exc}"
     # 3. Spyx -> NIR -> neuro, in Spyx's own interpreter
     if args.spyx:
         path, peer = run_spyx(args.spyx, xs, tmp)
