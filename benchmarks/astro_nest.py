@@ -25,8 +25,6 @@ NEST runs in the peer interpreter (``--peers-python``, ``$NEURO_PEERS_PYTHON`` o
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import emit, peer_with  # noqa: E402
 
 
 def spike_trains(seed: int, n_pre: int, rate_hz: float, seconds: float, dt: float) -> np.ndarray:
@@ -115,14 +114,6 @@ def worker_nest(data: Path, out: Path) -> None:
              t_sic=np.asarray(en["times"])[on], seconds=seconds, version=nest.__version__)
 
 
-def find_peers_python(given: str | None) -> str | None:
-    for cand in (given, os.environ.get("NEURO_PEERS_PYTHON"),
-                 str(ROOT / ".venv-peers" / "bin" / "python")):
-        if cand and Path(cand).exists():
-            return cand
-    return None
-
-
 def best_shift(ref: np.ndarray, ours: np.ndarray, max_shift: int = 40) -> int:
     """Steps by which the NEST trace lags ours (least squares on the given traces)."""
     errs = [np.mean((ref[k:k + len(ours) - max_shift] - ours[:len(ours) - max_shift]) ** 2)
@@ -175,10 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker == "nest":
         worker_nest(Path(args.data), Path(args.out))
         return 0
-    python = find_peers_python(args.peers_python)
-    has_nest = python is not None and subprocess.run(
-        [python, "-c", "import nest"], capture_output=True).returncode == 0
-    if not has_nest:
+    python = peer_with("nest", args.peers_python)
+    if python is None:
         print("NEST is not available (pip install nest-simulator in ./.venv-peers); skipped")
         return 0
     trains = spike_trains(args.seed, args.n_pre, args.rate, args.seconds, args.dt)
@@ -199,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     result.update(seconds=args.seconds, rate_hz=args.rate, n_pre=args.n_pre,
                   weight=args.weight, dt_ms=args.dt, nest_version=str(rec["version"]),
                   neuro_wall_s=neuro_s, nest_wall_s=float(rec["seconds"]))
-    print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+    emit(result, args.json)
     return 0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import emit, peer_with  # noqa: E402
+
 N, F, GMAX, DT = 1000, 15.0, 0.01, 0.1
 D_PRE = 0.01 * GMAX
 D_POST = 1.05 * D_PRE
@@ -128,14 +129,6 @@ print("RESULT " + json.dumps({"w": list(map(float, S.w[:])), "spikes": int(mon.n
 '''
 
 
-def find_peers_python(given: str | None) -> str | None:
-    for cand in (given, os.environ.get("NEURO_PEERS_PYTHON"),
-                 str(ROOT / ".venv-peers" / "bin" / "python")):
-        if cand and Path(cand).exists():
-            return cand
-    return None
-
-
 def run_brian2(python: str, seconds: float, seed: int) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "stdp_brian2.py"
@@ -163,10 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ours = run_neuro(args.seconds, args.seed)
     ours["wall_s"] = time.perf_counter() - t0
     result = {"seconds": args.seconds, "neuro": ours}
-    python = find_peers_python(args.peers_python)
-    has_brian2 = python is not None and subprocess.run(
-        [python, "-c", "import brian2"], capture_output=True).returncode == 0
-    if has_brian2:
+    python = peer_with("brian2", args.peers_python)
+    if python is not None:
         b2 = run_brian2(python, args.seconds, args.seed)
         if b2 is not None:
             result["brian2"] = b2
@@ -176,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("Brian2 is not available (pip install brian2 'numpy<2.4' in ./.venv-peers); "
               "skipped")
-    print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+    emit(result, args.json)
     return 0
 
 
