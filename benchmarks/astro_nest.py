@@ -20,6 +20,14 @@ Ca and SIC at that shift: the maximum absolute difference, relative to the peak.
 
 NEST runs in the peer interpreter (``--peers-python``, ``$NEURO_PEERS_PYTHON`` or ./.venv-peers;
 ``pip install nest-simulator``); without NEST the script says so and exits 0.
+
+Measured (defaults: 10 trains at 20 Hz, w = 1, dt = 0.1 ms, 20 s; NEST 3.10.0): IP3 within
+1.5e-4 and Ca within 1.1e-3 of their peaks (Ca peak 0.4279 uM in both); the neuron's SIC peaks
+at 54.43 in both, mean |difference| while on 0.084 (0.15 % of the peak), on for 8.064 s (NEST)
+and 8.069 s (neuro); the largest single difference (3.9, at the onset) comes from ln(y) near
+y = 1 nM, where a Ca difference of 1e-4 uM moves the current by a unit. Tolerances of the slow
+test (tests/modulators/test_astro_nest.py): Ca and IP3 within 0.5 % of the peak, mean SIC
+difference while on within 1 % of the peak, on-time within 0.05 s.
 """
 
 from __future__ import annotations

@@ -16,6 +16,11 @@ bounds (below 0.1 g_max or above 0.9 g_max), a histogram, and the output rate; t
 the distribution is bimodal and the fractions agree within 10 points.
 
     python benchmarks/stdp_song.py [--seconds 100] [--json FILE] [--peers-python PY]
+
+Measured (100 s, seed 0, Brian2 2.9 numpy target, a loaded shared 2-core machine): near the
+bounds neuro 0.258 low + 0.182 high = 0.440, Brian2 0.258 + 0.198 = 0.456 (1.6 points apart);
+both bimodal (histograms in tenths of g_max: neuro 258 101 73 46 64 73 46 59 98 182, Brian2
+258 92 68 55 53 61 52 60 103 198); output rate 24.3 Hz vs 24.5 Hz; wall 250 s vs 1275 s.
 """
 
 from __future__ import annotations
