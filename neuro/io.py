@@ -47,10 +47,24 @@ from neuro.validation import CheckpointError, CheckpointMismatch, ShapeError
 FORMAT = 1  # version of the checkpoint layout (header keys, leaf naming)
 
 
+_PARTIAL: set[str] = set()  # temporary files being written now (see remove_partial_writes)
+
+
+def remove_partial_writes() -> None:
+    """Delete the temporary files of writes in progress (before leaving with ``os._exit`` on
+    Ctrl-C; the targets themselves are untouched)."""
+    for tmp in list(_PARTIAL):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def _atomic_write(path: str | os.PathLike, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _PARTIAL.add(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -61,6 +75,8 @@ def _atomic_write(path: str | os.PathLike, write) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    finally:
+        _PARTIAL.discard(tmp)
     return path
 
 

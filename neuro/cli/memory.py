@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_output_flags, defer_plot
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,8 +90,8 @@ def run_memory(args: argparse.Namespace) -> dict[str, Any]:
     result["n_hidden"] = config.n_hidden
     result["group_size"] = config.group_size
     if args.plot:
-        plot_trial(args.plot, last, result, max(delays))
-        result["plot"] = args.plot
+        result["plot"] = defer_plot(args, lambda path: plot_trial(path, last, result,
+                                                                   max(delays)))
     return result
 
 

@@ -9,8 +9,9 @@ Discrete time, step ``dt`` in ms, exponential Euler (exact for input held consta
 
 (see :mod:`neuro.neurons._firing`). Refractoriness (``refractory_steps = n``): the spike step and
 the ``n - 1`` steps after it; by default the membrane is clamped there (no integration, Brian2's
-``(unless refractory)`` and NEST), ``refractory_mode="integrate"`` only suppresses spikes. ``neuro`` stores the post-reset ``v_t``; brainpy.state stores
-the pre-reset value and resets at the start of the next step: the spikes are identical.
+``(unless refractory)`` and NEST), ``refractory_mode="integrate"`` only suppresses spikes.
+``neuro`` stores the post-reset ``v_t``; brainpy.state stores the pre-reset value and resets at
+the start of the next step: the spikes are identical.
 
 Defaults (project design, neurons.md §1): tau = 20 ms, V_th = 1, V_reset = 0, V_rest = 0, R = 1,
 sigmoid surrogate (alpha = 4), soft reset, surrogate argument ``(v - V_th)/(V_th - V_reset)``.

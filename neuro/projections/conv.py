@@ -6,7 +6,8 @@ Layout (project design): a population or input that holds images is a flat vecto
 ``HWIO`` order, ``w [KH, KW, C_in, C_out]``: the ``[pre, post]`` convention of the package
 applied to one kernel tap (``w[kh, kw]`` is a ``[C_in, C_out]`` matrix from presynaptic to
 postsynaptic channels). Channel-last was measured faster than ``NCHW`` on XLA:CPU for the layer
-sizes of ``benchmarks/reset_mpr.py`` (see :func:`flatten` for converting PyTorch ``NCHW`` data).
+sizes of ``benchmarks/reset_mpr.py`` (forward 2.0 ms against 8.5 ms for a batch of 64 28x28x1
+maps into 8 channels; gradients equal). :func:`flatten` converts PyTorch ``NCHW`` data.
 
 :class:`Conv` (``conv``): for presynaptic values ``z[..., H * W * C_in]`` (spikes or graded
 inputs) the arrivals at the target, an ``[H', W', C_out]`` map, are (cross-correlation, as in
@@ -36,11 +37,13 @@ Everything is batched (leading axes free), differentiable (w.r.t. weights, bias 
 values, so surrogate gradients flow through convolutional recurrence: a ``Conv`` from a
 population onto itself is a convolutional recurrent layer) and traceable.
 
-Only the dense path exists: an event-driven convolution (scatter the kernel of every active pixel)
-was measured slower than XLA's dense convolution at every density down to 1 % on XLA:CPU for
-these layer sizes (``benchmarks/reset_mpr.py --events``; closing note of issue 16), because a
-scatter visits ``KH KW C_out`` elements per event at a far higher cost per element than the
-convolution's vectorised inner loop.
+Only the dense path exists. The event-driven alternative (scatter the ``KH KW C_out`` kernel
+entries of every active pixel: the package's event kernel on the unrolled convolution) was timed
+against this dense path in one invocation (``benchmarks/conv_events.py``, batch 32, XLA:CPU, a
+loaded shared 2-core machine). Against the layer's fastest dense time it is never faster: 1.0-3.5x
+slower at 0.2 % spike density, 2-8x at 1 %, 7-35x at 5 % (14x14x8 -> 16 up to 48x48x16 -> 32).
+XLA's convolution is a vectorised dense loop, the scatter pays far more per element, and the
+backward pass is dense either way, so an event path would not pay for these layers.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from jax import lax
 
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.projections.delays import delay_init, delay_step
-from neuro.validation import check_choice, check_finite, check_positive
+from neuro.validation import ConfigError, check_choice, check_finite, check_positive
 
 Array = jax.Array
 POOLS = ("avg", "max")
@@ -66,14 +69,14 @@ def _positive_pair(name: str, value: Any) -> tuple[int, int]:
         else tuple(value) if isinstance(value, tuple | list) else None
     if pair is None or len(pair) != 2 or any(
             isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a pair of them; got {value!r}")
+        raise ConfigError(f"{name} must be a positive int or a pair of them; got {value!r}")
     return int(pair[0]), int(pair[1])
 
 
 def _image_shape(name: str, shape: Any) -> tuple[int, int, int]:
     if not isinstance(shape, tuple | list) or len(shape) != 3 or any(
             isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1 for v in shape):
-        raise ValueError(f"{name} must be (height, width, channels) of positive ints; got {shape!r}")
+        raise ConfigError(f"{name} must be (height, width, channels) of positive ints; got {shape!r}")
     return int(shape[0]), int(shape[1]), int(shape[2])
 
 
@@ -100,7 +103,7 @@ def _padding(padding: Any, kernel: tuple[int, int], dilation: tuple[int, int]
             return out
     except (TypeError, ValueError):
         pass
-    raise ValueError(f"padding must be 'valid', 'same', a non-negative int or ((top, bottom), "
+    raise ConfigError(f"padding must be 'valid', 'same', a non-negative int or ((top, bottom), "
                      f"(left, right)); got {padding!r}")
 
 
@@ -123,7 +126,7 @@ def _pooled_shape(shape: tuple[int, int, int], window: tuple[int, int], stride: 
                   ) -> tuple[int, int, int]:
     h, w, c = shape
     if window[0] > h or window[1] > w:
-        raise ValueError(f"pool window {window} is larger than the map {(h, w)}")
+        raise ConfigError(f"pool window {window} is larger than the map {(h, w)}")
     return (h - window[0]) // stride[0] + 1, (w - window[1]) // stride[1] + 1, c
 
 
@@ -244,19 +247,19 @@ def conv(
     dtype = dtype or float
     if w is None:
         if key is None or out_channels is None:
-            raise ValueError("conv needs either w or key and out_channels")
+            raise ConfigError("conv needs either w or key and out_channels")
         if isinstance(out_channels, bool) or not isinstance(out_channels, int | np.integer) \
                 or out_channels < 1:
-            raise ValueError(f"out_channels must be a positive int; got {out_channels!r}")
+            raise ConfigError(f"out_channels must be a positive int; got {out_channels!r}")
         kh, kw = _positive_pair("kernel", kernel)
         check_positive("gain", gain, allow_zero=True)
         fan_in = kh * kw * in_shape[2]
         w = jax.random.normal(key, (kh, kw, in_shape[2], int(out_channels))) * (gain / np.sqrt(fan_in))
     w = jnp.asarray(w, dtype=dtype)
     if w.ndim != 4:
-        raise ValueError(f"w must be a [KH, KW, C_in, C_out] (HWIO) kernel; got shape {w.shape}")
+        raise ConfigError(f"w must be a [KH, KW, C_in, C_out] (HWIO) kernel; got shape {w.shape}")
     if w.shape[2] != in_shape[2]:
-        raise ValueError(f"w has {w.shape[2]} input channels but in_shape {in_shape} has "
+        raise ConfigError(f"w has {w.shape[2]} input channels but in_shape {in_shape} has "
                          f"{in_shape[2]}")
     check_finite("w", w)
     _check_delay_channel(delay, channel)
@@ -269,13 +272,13 @@ def conv(
         window = _positive_pair("pool", pool)
         window_stride = window if pool_stride is None else _positive_pair("pool_stride", pool_stride)
     elif pool_stride is not None:
-        raise ValueError("pool_stride needs pool (the pooling window)")
+        raise ConfigError("pool_stride needs pool (the pooling window)")
     b = jnp.zeros((w.shape[3],), w.dtype) if bias else None
     proj = Conv(w, b, source, target, in_shape, stride, pads, dilation, window, window_stride,
                 pool_kind, int(channel), int(delay))
     h, wd, _ = proj.conv_shape
     if h < 1 or wd < 1:
-        raise ValueError(f"the kernel {tuple(w.shape[:2])} (dilation {dilation}) does not fit the "
+        raise ConfigError(f"the kernel {tuple(w.shape[:2])} (dilation {dilation}) does not fit the "
                          f"padded input {in_shape[:2]} with padding {pads}")
     if window is not None:
         _pooled_shape(proj.conv_shape, window, window_stride)
@@ -338,7 +341,7 @@ def pool(projection: Any, in_shape: tuple[int, int, int], window: int | tuple[in
     check_choice("kind", kind, POOLS)
     pooled = _pooled_shape(in_shape, window, stride)
     if projection.n_pre != int(np.prod(pooled)):
-        raise ValueError(f"the pooled map {pooled} has {int(np.prod(pooled))} values but the "
+        raise ConfigError(f"the pooled map {pooled} has {int(np.prod(pooled))} values but the "
                          f"projection has n_pre = {projection.n_pre}")
     return Pool(projection, in_shape, window, stride, kind)
 
@@ -349,7 +352,7 @@ def flatten(images: Any, layout: str = "NHWC") -> Array:
     check_choice("layout", layout, ("NHWC", "NCHW"))
     x = jnp.asarray(images)
     if x.ndim < 3:
-        raise ValueError(f"images must have at least 3 axes ([..., H, W, C] or [..., C, H, W]); "
+        raise ConfigError(f"images must have at least 3 axes ([..., H, W, C] or [..., C, H, W]); "
                          f"got shape {x.shape}")
     if layout == "NCHW":
         x = jnp.moveaxis(x, -3, -1)
@@ -362,7 +365,7 @@ def unflatten(z: Any, shape: tuple[int, int, int], layout: str = "NHWC") -> Arra
     shape = _image_shape("shape", shape)
     z = jnp.asarray(z)
     if z.shape[-1] != int(np.prod(shape)):
-        raise ValueError(f"z has {z.shape[-1]} values per sample but shape {shape} needs "
+        raise ConfigError(f"z has {z.shape[-1]} values per sample but shape {shape} needs "
                          f"{int(np.prod(shape))}")
     x = z.reshape(*z.shape[:-1], *shape)
     return jnp.moveaxis(x, -1, -3) if layout == "NCHW" else x

@@ -49,8 +49,11 @@ if __name__ == "__main__":
         res = distributed.simulate(pnet, distributed.shard_state(pnet, state), xs,
                                    monitors=("spikes.ei",))
         got = np.asarray(res.records["spikes.ei"])
+        ds = distributed.shard_state(pnet, state)
+        hlo = distributed.block_collectives(pnet, ds, xs[: pnet.interval])
         first = np.nonzero(np.any(got != ref, axis=1))[0]
         out[str(d)] = {"identical": bool(np.array_equal(got, ref)),
                        "first_difference": int(first[0]) if first.size else None,
-                       "interval": pnet.interval, "seconds": time.perf_counter() - t0}
+                       "interval": pnet.interval, "seconds": time.perf_counter() - t0,
+                       "bytes": distributed.exchange_bytes(pnet, ds), "hlo": hlo}
     print(json.dumps(out))

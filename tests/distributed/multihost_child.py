@@ -1,6 +1,7 @@
 """Child: one of two processes on localhost (CPU collectives over gloo, coordinator on
-127.0.0.1): the COBA network partitioned over the devices of both processes, checked against
-the single-process run of the same network; process 0 prints the comparison as JSON."""
+127.0.0.1): the COBA network partitioned over the devices of both processes, and three
+data-parallel training steps over them, checked against single-process runs; process 0 prints
+the comparison as JSON."""
 
 import json
 import sys
@@ -15,6 +16,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from coba_child import coba  # noqa: E402
+from train_child import losses  # noqa: E402
 
 from neuro import distributed  # noqa: E402
 from neuro.run import simulate  # noqa: E402
@@ -37,5 +39,9 @@ if __name__ == "__main__":
     final = distributed.gather_state(pnet, res.state)
     out["v_equal"] = bool(np.array_equal(final.neurons["ei"].v, np.asarray(
         simulate(net, state, xs).state.neurons["ei"].v)))
+    with jax.default_device(jax.local_devices()[0]):
+        ref_losses = losses(None, steps=3)[0]
+    out["train_losses"] = losses(distributed.mesh({"batch": 4}), steps=3)[0]
+    out["train_ref"] = ref_losses
     if pid == 0:
         print(json.dumps(out))
