@@ -166,9 +166,11 @@ class Modulator:
         return state
 
     def select(self, keep: Mapping[str, np.ndarray]) -> Modulator:
-        """This modulator for the network restricted to the neurons ``keep`` (by population).
-        Modulators that hold per-neuron maps or parameters must override it."""
-        return self
+        """This modulator for the network restricted to the neurons ``keep`` (by population,
+        see :func:`select_neurons`). The default refuses: a modulator that holds per-neuron maps,
+        parameters or per-synapse state must say how it is cut (return ``self`` if it has none)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how to cut it to fewer "
+                                  "neurons (Modulator.select)")
 
 
 def _with_float_dtype(tree: Any, dtype: Any) -> Any:

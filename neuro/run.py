@@ -30,6 +30,9 @@ array is named as such where ``T`` differs from the batch size); and, unless
 ``check_finite=False`` (for speed), free of NaN and infinity. The records a run would keep are
 estimated first and a run that cannot fit in memory is refused before it starts
 (:class:`~neuro.validation.SizeError`).
+
+A network without external inputs (e.g. a self-sustained E/I network) runs for ``n_steps`` steps
+with no input array at all: ``simulate(net, state, n_steps=10000)`` (``x`` is then ``None``).
 """
 
 from __future__ import annotations
@@ -98,22 +101,33 @@ def _monitors(monitors: Any) -> Any:
 
 
 def _as_step(model: Any, args: tuple) -> tuple[Step, tuple]:
-    """``(net, state, inputs)`` for a Network, or ``(step, params, state, inputs)``."""
+    """``(net, state, inputs)`` for a Network, or ``(step, params, state, inputs)``; the inputs
+    may be left out (``None``: a run of ``n_steps`` without inputs)."""
     if callable(model):
-        if len(args) != 3:
-            raise ArgumentTypeError(f"a step function is called as (step, params, state, inputs); "
-                                    f"got {1 + len(args)} arguments")
-        return model, args
-    if hasattr(model, "step") and hasattr(model, "init_state"):
-        if len(args) != 2:
-            raise ArgumentTypeError(f"a network is called as (net, state, inputs); got "
+        if len(args) not in (2, 3):
+            raise ArgumentTypeError(f"a step function is called as (step, params, state[, "
+                                    f"inputs]); got {1 + len(args)} arguments")
+        step = model
+    elif hasattr(model, "step") and hasattr(model, "init_state"):
+        if len(args) not in (1, 2):
+            raise ArgumentTypeError(f"a network is called as (net, state[, inputs]); got "
                                     f"{1 + len(args)} arguments")
-        return network_step, (model, *args)
-    raise ArgumentTypeError(f"expected a Network or a step function; got {type(model).__name__}")
+        step, args = network_step, (model, *args)
+    else:
+        raise ArgumentTypeError(f"expected a Network or a step function; got "
+                                f"{type(model).__name__}")
+    if len(args) == 2:
+        args = (*args, None)
+    return step, args
 
 
-def num_steps(inputs: Any) -> int:
-    """The common length of the leading (time) axis of every array in ``inputs``."""
+def num_steps(inputs: Any, n_steps: int | None = None) -> int:
+    """The common length of the leading (time) axis of every array in ``inputs``, or
+    ``n_steps`` when there are no inputs (``inputs=None``); both given must agree."""
+    if inputs is None:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or n_steps < 1:
+            raise ConfigError(f"without inputs, n_steps must be a positive int; got {n_steps!r}")
+        return int(n_steps)
     leaves = jax.tree_util.tree_leaves(inputs)
     if not leaves:
         raise ConfigError("inputs must hold at least one array with a leading time axis")
@@ -125,13 +139,17 @@ def num_steps(inputs: Any) -> int:
     n = lengths.pop()
     if n == 0:
         raise ConfigError("inputs have 0 time steps (leading axis T = 0); a run needs T >= 1")
+    if n_steps is not None and n_steps != n:
+        raise ConfigError(f"n_steps={n_steps!r} differs from the inputs' time axis {n}")
     return n
 
 
 def check_inputs(step: Step, params: Any, state: Any, inputs: Any, *,
-                 check_finite: bool = True) -> int:
+                 check_finite: bool = True, n_steps: int | None = None) -> int:
     """The checks of the module docstring; returns the number of steps ``T``."""
-    n = num_steps(inputs)
+    n = num_steps(inputs, n_steps)
+    if inputs is None:
+        return n
     if step is network_step and params.inputs:
         batch = _batch_shape(params, state)
         if batch is not None:
@@ -157,27 +175,29 @@ def scan_steps(
     every: int = 1,
     remat_chunk: int | None = None,
     check_finite: bool = True,
+    n_steps: int | None = None,
 ) -> tuple[Any, Any]:
     """Run a network over the leading (time) axis of ``inputs``; return ``(state, records)``.
 
     Called as ``scan_steps(net, state, inputs)`` for a :class:`~neuro.network.Network`, or
-    ``scan_steps(step, params, state, inputs)`` for any pure ``step(params, state, x)``.
+    ``scan_steps(step, params, state, inputs)`` for any pure ``step(params, state, x)``;
+    ``scan_steps(net, state, n_steps=T)`` runs ``T`` steps without inputs.
     ``records`` stacks the selected outputs of every ``every``-th step (the last of each block).
     Inputs are checked as in the module docstring (the finiteness check only sees concrete
     arrays: inside ``jit``/``grad`` it is skipped).
     """
     step, (params, state, inputs) = _as_step(model, args)
-    check_inputs(step, params, state, inputs, check_finite=check_finite)
+    n = check_inputs(step, params, state, inputs, check_finite=check_finite, n_steps=n_steps)
     return _scan(step, params, state, inputs, monitors=_monitors(monitors), every=every,
-                 remat_chunk=remat_chunk)
+                 remat_chunk=remat_chunk, length=n)
 
 
-def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=None):
-    n = num_steps(inputs)
+def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=None, length=None):
+    n = num_steps(inputs, length)
     if isinstance(every, bool) or not isinstance(every, int) or every < 1 or n % every:
         raise ConfigError(f"every must be a positive divisor of the number of steps {n}; got "
                           f"{every!r}")
-    if step is network_step and every == 1:  # a part's fused backend (neuro.fast_rnn)
+    if step is network_step and every == 1 and inputs is not None:  # a fused backend
         fused = fused_scan(params, state, inputs, monitors, remat_chunk)
         if fused is not None:
             return fused[0], _select(fused[1], monitors)
@@ -190,12 +210,16 @@ def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=No
         carry, outs = jax.lax.scan(one, carry, xs)
         return carry, jax.tree_util.tree_map(lambda o: o[-1], outs)
 
-    body = one if every == 1 else block
-    if every > 1:
+    def block_none(carry, _):  # `every` steps without inputs
+        carry, outs = jax.lax.scan(one, carry, None, length=every)
+        return carry, jax.tree_util.tree_map(lambda o: o[-1], outs)
+
+    body = one if every == 1 else (block if inputs is not None else block_none)
+    if every > 1 and inputs is not None:
         inputs = jax.tree_util.tree_map(lambda x: x.reshape(n // every, every, *x.shape[1:]), inputs)
-        n = n // every
+    n = n // every
     if remat_chunk is None or remat_chunk >= n:
-        return jax.lax.scan(body, state, inputs)
+        return jax.lax.scan(body, state, inputs, length=n)
     if n % remat_chunk:
         raise ConfigError(
             f"remat_chunk must divide the number of scanned blocks {n}; got {remat_chunk}"
@@ -206,14 +230,15 @@ def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=No
 
     @jax.checkpoint
     def chunk_body(carry, xs):
-        return jax.lax.scan(body, carry, xs)
+        return jax.lax.scan(body, carry, xs, length=remat_chunk)
 
-    state, records = jax.lax.scan(chunk_body, state, chunked)
+    state, records = jax.lax.scan(chunk_body, state, chunked, length=n // remat_chunk)
     records = jax.tree_util.tree_map(lambda r: r.reshape(n, *r.shape[2:]), records)
     return state, records
 
 
-_compiled_scan = jax.jit(_scan, static_argnames=("step", "monitors", "every", "remat_chunk"))
+_compiled_scan = jax.jit(_scan, static_argnames=("step", "monitors", "every", "remat_chunk",
+                                                 "length"))
 
 
 def simulate(
@@ -226,11 +251,13 @@ def simulate(
     force_restart: bool = False,
     progress: bool = False,
     check_finite: bool = True,
+    n_steps: int | None = None,
 ) -> SimulationResult:
     """Compiled simulation over ``inputs`` (time-major pytree); see module docstring.
 
     Called as ``simulate(net, state, inputs)`` for a :class:`~neuro.network.Network`, or
-    ``simulate(step, params, state, inputs)``. ``chunk`` splits the run into pieces of that many
+    ``simulate(step, params, state, inputs)``; ``simulate(net, state, n_steps=T)`` runs ``T``
+    steps of a network without inputs. ``chunk`` splits the run into pieces of that many
     steps (a multiple of ``every``); each piece is one call of the same compiled scan when
     ``chunk`` divides the number of steps. ``checkpoint=PATH`` saves after every chunk and
     resumes a run with the same identity; ``force_restart=True`` ignores an existing file.
@@ -238,7 +265,7 @@ def simulate(
     """
     step, (params, state, inputs) = _as_step(model, args)
     monitors = _monitors(monitors)
-    n = check_inputs(step, params, state, inputs, check_finite=check_finite)
+    n = check_inputs(step, params, state, inputs, check_finite=check_finite, n_steps=n_steps)
     every = check_int("every", every, low=1)
     if n % every:
         raise ConfigError(f"every must divide the number of steps {n}; got {every}")
@@ -272,7 +299,8 @@ def simulate(
     while done < n:
         stop = min(done + chunk, n)
         xs = jax.tree_util.tree_map(lambda x, a=done, b=stop: x[a:b], inputs)
-        state, records = _compiled_scan(step, params, state, xs, monitors=monitors, every=every)
+        state, records = _compiled_scan(step, params, state, xs, monitors=monitors, every=every,
+                                        length=stop - done)
         pieces.append(jax.tree_util.tree_map(np.asarray, records))
         bar.update(stop - done)
         done = stop
@@ -283,6 +311,32 @@ def simulate(
     bar.close()
     records = _concat(pieces) if pieces else None
     return SimulationResult(state, records)
+
+
+def compile_simulation(
+    model: Step | Any,
+    *args: Any,
+    monitors: Sequence[str] | Callable | None = None,
+    every: int = 1,
+    chunk: int | None = None,
+    n_steps: int | None = None,
+) -> float:
+    """Compile ahead of time the loop that :func:`simulate` runs for the same arguments (its
+    pieces of ``chunk`` steps and the remainder), so that a timed ``simulate`` excludes
+    compilation (benchmarks: JAX's compilation cache serves the later call, which only traces);
+    returns the seconds spent compiling."""
+    import time
+
+    step, (params, state, inputs) = _as_step(model, args)
+    monitors = _monitors(monitors)
+    n = num_steps(inputs, n_steps)
+    chunk = n if chunk is None else int(chunk)
+    start = time.perf_counter()
+    for size in sorted({min(chunk, n), n % chunk} - {0}):
+        xs = jax.tree_util.tree_map(lambda x, s=size: x[:s], inputs)
+        _compiled_scan.lower(step, params, state, xs, monitors=monitors, every=every,
+                             length=size).compile()
+    return time.perf_counter() - start
 
 
 def _like(new: Any, old: Any) -> Any:
@@ -324,7 +378,8 @@ def _concat(pieces: list) -> Any:
 def _record_shape(step, params, state, inputs, monitors, length: int) -> Any:
     """Shapes and dtypes (``jax.ShapeDtypeStruct``) of the full record of a run (the
     checkpoint layout); nothing is allocated."""
-    x0 = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), inputs)
+    x0 = None if inputs is None else jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), inputs)
     out = _one_record.eval_shape(step, monitors, params, state, x0)
     return jax.tree_util.tree_map(
         lambda o: jax.ShapeDtypeStruct((length, *o.shape), o.dtype), out)

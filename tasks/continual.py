@@ -509,3 +509,167 @@ def _ewc_fisher(loss, net, task, stream, rc, fisher, t, chunk: int = 25):
     labels = _global_labels(task, stream)
     new = empirical_fisher(loss, net, task.x_train[idx], labels[idx], chunk=chunk)
     return jax.tree_util.tree_map(jnp.add, fisher, new)
+
+
+# --- any Network ------------------------------------------------------------------------------
+
+
+NETWORK_METHODS = ("hlop", "gpm", "finetune")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkRunConfig:
+    """A continual run of any Network (:func:`run_network_stream`).
+
+    ``modules``: the projections/readouts protected (HLOP circuits, GPM bases). ``schedule``:
+    lateral rows added per module for each task (default :func:`hlop_schedule` of the modules'
+    presynaptic sizes). SGD with ``momentum`` (reset at each task boundary, so the buffer only
+    holds projected gradients).
+    """
+
+    method: str = "hlop"
+    modules: tuple[str, ...] = ()
+    epochs: int = 3
+    batch: int = 64
+    lr: float = 0.1
+    momentum: float = 0.0
+    seed: int = 0
+    hlop: HLOPConfig = HLOPConfig()
+    schedule: tuple[tuple[int, ...], ...] | None = None
+    gpm_thresholds: tuple[float, ...] | None = None  # default 0.97 for every module
+    gpm_samples: int = 300
+    gpm_rows: int = 2000  # presynaptic rows kept for the SVD (per-step rows are many)
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, NETWORK_METHODS)
+        for name in ("epochs", "batch", "gpm_samples", "gpm_rows"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        check_positive("lr", self.lr)
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1); got {self.momentum}")
+
+
+def _find(opt_state: Any, cls: type) -> Any:
+    found = []
+    map_state(opt_state, cls, lambda s: found.append(s) or s)
+    return found[0]
+
+
+def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig, *,
+                       progress: bool = False, return_network: bool = False) -> dict[str, Any]:
+    """Continual learning of any Network on ``tasks`` (a sequence of :class:`Task`).
+
+    ``loss_fn(net, (x, y), key) -> (loss, metrics)`` for :class:`neuro.train.Trainer`, with
+    ``metrics["accuracy"]`` and, for HLOP and GPM, ``metrics["presynaptic"][module]`` (rows
+    ``[R, n_pre]``, e.g. from :func:`neuro.plasticity.presynaptic_activity`). HLOP: circuits per
+    module inside :func:`neuro.optim.hlop`; GPM: bases from the presynaptic rows of
+    ``gpm_samples`` training samples after each task (:func:`neuro.optim.gpm_update_basis`).
+    Returns ``acc``, ``bwt`` (percent, T-1 convention), ``accuracy_matrix``, ``seconds``,
+    ``subspace_sizes`` and, for HLOP, ``orthonormality_error``; with ``return_network`` also
+    the trained network under ``"network"``.
+    """
+    from neuro.optim import HLOPState, presynaptic_size
+
+    n_tasks = len(tasks)
+    modules = tuple(rc.modules)
+    if rc.method != "finetune" and not modules:
+        raise ValueError(f"method {rc.method!r} needs modules (projections to protect)")
+    sizes = tuple(presynaptic_size(net, m) for m in modules)
+    schedule = (list(rc.schedule) if rc.schedule is not None
+                else hlop_schedule(sizes, n_tasks, rc.hlop) if modules else [])
+    if rc.method == "hlop" and len(schedule) < n_tasks:
+        raise ValueError(f"schedule has {len(schedule)} entries for {n_tasks} tasks")
+    sgd = optax.sgd(rc.lr, momentum=rc.momentum or None)
+    if rc.method == "hlop":
+        hc = rc.hlop
+        lrs = hc.lr if hc.lr is not None else default_hebbian_lr(sizes)
+        block = {m: max(max(s[i] for s in schedule), 1) for i, m in enumerate(modules)}
+        circuits = {m: subspace_init(sizes[i], sum(s[i] for s in schedule) + block[m])
+                    for i, m in enumerate(modules)}
+        tx = optax.chain(hlop(net, circuits, lr=dict(zip(modules, lrs, strict=True)),
+                              block=block, iters=hc.iters, momentum=hc.momentum,
+                              clamp=hc.clamp, spiking=tuple(hc.spiking) if hc.spiking else None),
+                         sgd)
+    elif rc.method == "gpm":
+        tx = optax.chain(orthogonal_projection(
+            net, {m: np.zeros((n, n), np.float32) for m, n in zip(modules, sizes, strict=True)},
+            form="gram"), sgd)
+    else:
+        tx = sgd
+    trainer = Trainer(loss_fn, tx)
+    thresholds = rc.gpm_thresholds or (0.97,) * len(modules)
+    gpm = [None] * len(modules)
+    acc = np.zeros((n_tasks, n_tasks))
+    keep = None
+    key = jax.random.PRNGKey(rc.seed)
+    t0 = time.perf_counter()
+    for t, task in enumerate(tasks):
+        opt_state = trainer.init(net)  # fresh momentum; HLOP's circuits carried over
+        if rc.method == "hlop":
+            if keep is not None:
+                opt_state = map_state(opt_state, HLOPState, lambda _, k=keep: k)
+            opt_state = hlop_add(opt_state, net, dict(zip(modules, schedule[t], strict=True)),
+                                 seed=[rc.seed, 2, t])
+        elif rc.method == "gpm" and t > 0:
+            new = projection_state(net, {m: b.T for m, b in zip(modules, _pad(gpm, sizes),
+                                                                strict=True)}, form="gram")
+            opt_state = map_state(opt_state, ProjectionState, lambda _, new=new: new)
+        net, opt_state, _ = trainer.fit(net, task.x_train, np.asarray(task.y_train),
+                                        epochs=rc.epochs, batch_size=rc.batch,
+                                        seed=rc.seed * 1000 + t, opt_state=opt_state,
+                                        progress=progress)
+        for j in range(t + 1):
+            acc[t, j] = _accuracy(trainer, net, tasks[j], key)
+        if rc.method == "hlop":
+            keep = _find(hlop_merge(opt_state), HLOPState)
+        elif rc.method == "gpm":
+            gpm = _gpm_network_step(trainer, net, task, rc, modules, thresholds, gpm, key, t)
+    out = metrics.summary(acc, None)
+    out.update({"accuracy_matrix": (100 * acc).round(3).tolist(),
+                "seconds": time.perf_counter() - t0, "method": rc.method})
+    if rc.method == "hlop":
+        out["subspace_sizes"] = [int(np.asarray(keep.circuits[m].fixed).sum()) for m in modules]
+        out["orthonormality_error"] = [orthonormality_error(
+            np.asarray(keep.circuits[m].weight)[np.asarray(keep.circuits[m].fixed)])
+            for m in modules]
+    elif rc.method == "gpm":
+        out["subspace_sizes"] = [0 if b is None else int(b.shape[1]) for b in gpm]
+    if return_network:
+        out["network"] = net
+    return out
+
+
+def _pad(gpm, sizes):
+    out = []
+    for b, n in zip(gpm, sizes, strict=True):
+        full = np.zeros((n, n), np.float32)
+        if b is not None:
+            full[:, :b.shape[1]] = b
+        out.append(full)
+    return out
+
+
+def _accuracy(trainer: Trainer, net: Any, task: Task, key: Any, chunk: int = 512) -> float:
+    n = len(task.y_test)
+    correct = 0.0
+    for i in range(0, n, chunk):
+        x, y = np.asarray(task.x_test[i:i + chunk]), np.asarray(task.y_test[i:i + chunk])
+        correct += float(trainer.evaluate(net, (x, y), key)["accuracy"]) * len(y)
+    return correct / n
+
+
+def _gpm_network_step(trainer, net, task, rc, modules, thresholds, gpm, key, t):
+    rng = np.random.default_rng([rc.seed, t, 7])
+    idx = np.sort(rng.choice(len(task.y_train), min(rc.gpm_samples, len(task.y_train)),
+                             replace=False))
+    acts = trainer.evaluate(net, (np.asarray(task.x_train[idx]),
+                                  np.asarray(task.y_train)[idx]), key)["presynaptic"]
+    out = []
+    for m, b, th in zip(modules, gpm, thresholds, strict=True):
+        rows = np.asarray(acts[m])
+        if len(rows) > rc.gpm_rows:
+            rows = rows[rng.choice(len(rows), rc.gpm_rows, replace=False)]
+        out.append(gpm_update_basis(b, rows, th))
+    return out

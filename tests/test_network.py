@@ -117,6 +117,9 @@ class _Threshold(Modulator):
     def modulate(self, state, view):
         return state, {"e": Drive(jnp.zeros(()), None, 1.0, 2.0)}
 
+    def select(self, keep):
+        return self
+
 
 def test_modulator_effects_reach_the_neurons(key):
     base = _composed(key)

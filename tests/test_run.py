@@ -234,3 +234,31 @@ def test_simulate_and_scan_in_both_float_widths(x64):
         final, rec = scan_steps(net, state32, xs.astype(jnp.float32), monitors="v.e")
         assert final.neurons["e"].v.dtype == jnp.float32 and rec["v.e"].shape == (30, 2, 4)
         np.testing.assert_allclose(rec["v.e"], out.records["v.e"], rtol=1e-4, atol=1e-5)
+
+
+def const_step(params, state, x):
+    """A system without inputs: a constant drive ``params`` (``x`` is None)."""
+    assert x is None
+    state, z = PARAMS.step(state, jnp.full(state.v.shape, params))
+    return state, {"spikes": z}
+
+
+def test_runs_without_inputs_for_n_steps_and_compiles_ahead():
+    xs = jnp.full((50, 3), 1.5)
+    ref = simulate(lif_step, PARAMS, PARAMS.init_state(3), xs, monitors=("spikes",))
+    seconds = run_module.compile_simulation(const_step, 1.5, PARAMS.init_state(3),
+                                            monitors=("spikes",), n_steps=50, every=5)
+    assert seconds > 0
+    out = simulate(const_step, 1.5, PARAMS.init_state(3), monitors=("spikes",), n_steps=50,
+                   every=5)
+    np.testing.assert_array_equal(out.records["spikes"], ref.records["spikes"][4::5])
+    chunked = simulate(const_step, 1.5, PARAMS.init_state(3), monitors=("spikes",), n_steps=50,
+                       chunk=20)
+    np.testing.assert_array_equal(chunked.records["spikes"], ref.records["spikes"])
+    _, records = scan_steps(const_step, 1.5, PARAMS.init_state(3), monitors=("spikes",),
+                            n_steps=50, remat_chunk=10)
+    np.testing.assert_array_equal(records["spikes"], ref.records["spikes"])
+    with pytest.raises(ValueError, match="n_steps"):
+        simulate(const_step, 1.5, PARAMS.init_state(3), monitors=("spikes",))
+    with pytest.raises(ValueError, match="n_steps"):
+        simulate(lif_step, PARAMS, PARAMS.init_state(3), xs, n_steps=7)

@@ -112,7 +112,7 @@ def _plot(args, dense, pruned) -> None:
 
     k = min(args.spectrum_k, pruned.num_neurons())
     drive = P.noise_drive(jax.random.PRNGKey(1000 + args.seed), 2000,
-                          P.input_weights(pruned).shape[1])
+                          P.input_size(pruned))
     spec = P.max_lyapunov(pruned, drive, k=k, burn_in=500)
     ev_d = P.eigenvalues(P.recurrent_weights(dense))
     ev_p = P.eigenvalues(P.recurrent_weights(pruned))

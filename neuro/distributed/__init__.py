@@ -5,22 +5,34 @@
 * Neuron parallelism: :func:`partition` cuts a Network over a mesh axis (post-side, NEST's
   scheme, :mod:`.partition`); :func:`shard_state` / :func:`gather_state` move a state between
   the single-device and the partitioned layout; :func:`simulate` runs it (:mod:`.simulate`);
-  :mod:`.checkpoint` saves partitioned state that resumes on any device count.
+  :mod:`.checkpoint` saves partitioned state that resumes on any device count;
+  :func:`simulate_network` does all of it for a Network and a device count.
 
 The same model code runs on 1 or many devices::
 
-    net = models.coba.network(...)                 # any Network of populations and projections
+    net, state = coba.ei_network("coba", 40000)   # any Network (neuro.models.coba here)
     pnet = distributed.partition(net, distributed.mesh(8))
-    out = distributed.simulate(pnet, distributed.shard_state(pnet, net.init_state()), xs,
-                               monitors=("spikes.e",))
+    out = distributed.simulate(pnet, distributed.shard_state(pnet, state), n_steps=10000,
+                               monitors=("spikes.n",))
+    same = distributed.simulate_network(net, state, devices=8, n_steps=10000)  # in one call
 """
 
 from neuro.distributed import checkpoint
 from neuro.distributed.partition import PartitionedNetwork, gather_state, partition, shard_state
-from neuro.distributed.runtime import BATCH, NEURONS, initialize, mesh
-from neuro.distributed.simulate import block_step, exchange, exchange_bytes, simulate
+from neuro.distributed.runtime import BATCH, NEURONS, cpu_devices, initialize, mesh
+from neuro.distributed.simulate import (
+    block_collectives,
+    block_step,
+    compile_simulation,
+    compiled_collectives,
+    exchange,
+    exchange_bytes,
+    simulate,
+    simulate_network,
+)
 
 __all__ = [
-    "BATCH", "NEURONS", "PartitionedNetwork", "block_step", "checkpoint", "exchange",
-    "exchange_bytes", "gather_state", "initialize", "mesh", "partition", "shard_state", "simulate",
+    "BATCH", "NEURONS", "PartitionedNetwork", "block_collectives", "block_step", "checkpoint",
+    "compile_simulation", "compiled_collectives", "cpu_devices", "exchange", "exchange_bytes", "gather_state",
+    "initialize", "mesh", "partition", "shard_state", "simulate", "simulate_network",
 ]

@@ -10,6 +10,10 @@ block of the neuron, synapse and ring-buffer state, and a copy of everything pre
 lines of spike vectors, short-term plasticity of the sources). A :class:`~neuro.readouts.Leaky`
 readout is cut on its *input* side: device ``d`` keeps the rows of ``W`` of its neurons and a
 partial trace ``y^d`` (the bias on device 0); the readout is linear, so ``y = sum_d y^d``.
+An :class:`~neuro.modulators.AstroModulation` keeps every astrocyte's state on every device and
+the columns of its coverage map ``A [G, N]`` of the device's neurons: what an astrocyte senses,
+``sum_i A[a, i] z_i / sum_i A[a, i]``, is summed over devices (``psum``, G values per step), and
+what a neuron receives, ``sum_a A[a, i] c_a``, is local. Other modulators are refused.
 
 Spike exchange every ``M`` steps, ``M = 1 + min_delay`` (NEST's min-delay rule): a population's
 spikes of step ``t`` reach a target at ``t + 1 + d`` (``d`` the projection's extra delay), so when
@@ -73,8 +77,34 @@ class PartitionedNetwork:
         properties that read shapes (channels, sizes)."""
         return jax.eval_shape(lambda t: jax.tree_util.tree_map(lambda x: x[0], t), self.local)
 
-    def global_size(self, name: str) -> int:
-        return dict(self.sizes)[name]
+
+@pytree_dataclass
+class PartitionedCoverage:
+    """Device block of a :class:`~neuro.modulators.Coverage`: columns ``A [G, block]`` of the
+    device's neurons and the global row sums; ``pool`` sums over the mesh axis (inside
+    ``shard_map``)."""
+
+    A: Any
+    row_sums: Any
+    axis: str = static_field(default=NEURONS)
+
+    def pool(self, z):
+        return jax.lax.psum(z @ self.A.T, self.axis) / self.row_sums
+
+    def expand(self, c):
+        return c @ self.A
+
+
+def _local_modulator(name: str, mod: Any, pops: dict, d: int, blocks: dict, axis: str) -> Any:
+    from neuro.modulators import AstroModulation
+
+    if not isinstance(mod, AstroModulation):
+        raise ValueError(f"modulator {name!r} ({type(mod).__name__}) cannot be partitioned over "
+                         "neurons (AstroModulation can); simulate this network on one device")
+    a = mod.coverage.matrix().astype(np.asarray(mod.kappa_g).dtype)
+    n, b = pops[mod.population].size, blocks[mod.population]
+    local = _cut(a, d * b, min((d + 1) * b, n), b, fill=0.0)
+    return replace(mod, coverage=PartitionedCoverage(local, a.sum(axis=1), axis))
 
 
 def _blocks(n: int, d: int) -> int:
@@ -84,13 +114,15 @@ def _blocks(n: int, d: int) -> int:
 def _cut(x: np.ndarray, lo: int, hi: int, size: int, fill: Any = "edge") -> np.ndarray:
     """``x[..., lo:hi]`` padded on the right to ``size`` (edge values, or a constant)."""
     part = x[..., lo:hi]
+    if part.shape[-1] == 0 and fill == "edge":  # a device past the last neuron (N < D blocks)
+        part = x[..., -1:]
     pad = [(0, 0)] * (x.ndim - 1) + [(0, size - part.shape[-1])]
     if fill == "edge":
         return np.pad(part, pad, mode="edge")
     return np.pad(part, pad, constant_values=fill)
 
 
-def _per_neuron(tree: Any, n: int, d: int, block: int, what: str) -> Any:
+def _per_neuron(tree: Any, n: int, d: int, block: int) -> Any:
     """The block of device ``d`` of every leaf whose last axis is the population's (size ``n``);
     other leaves (scalars, per-channel values) are copied."""
 
@@ -188,9 +220,6 @@ def partition(net: Network, mesh: Mesh, *, axis: str = NEURONS, interval: int | 
     if not isinstance(mesh, Mesh) or axis not in mesh.axis_names:
         raise ValueError(f"mesh must be a jax.sharding.Mesh with an axis {axis!r}")
     check_choice("exchange", exchange, EXCHANGES)
-    if net.modulators:
-        raise ValueError(f"modulators ({sorted(net.modulators)}) cannot be partitioned over "
-                         "neurons yet; simulate this network on one device")
     for name, readout in net.readouts.items():
         if not isinstance(readout, Leaky):
             raise TypeError(f"readout {name!r}: only linear Leaky readouts can be partitioned")
@@ -214,8 +243,8 @@ def partition(net: Network, mesh: Mesh, *, axis: str = NEURONS, interval: int | 
               for n, p in net.projections.items() if isinstance(_base(p), Sparse)}
     locals_ = []
     for d in range(n_dev):
-        pops = {n: Population(_per_neuron(p.neuron, p.size, d, blocks[n], n),
-                              _per_neuron(p.synapse, p.size, d, blocks[n], n), blocks[n],
+        pops = {n: Population(_per_neuron(p.neuron, p.size, d, blocks[n]),
+                              _per_neuron(p.synapse, p.size, d, blocks[n]), blocks[n],
                               p.n_channels)
                 for n, p in net.populations.items()}
         projs = {n: _local_projection(p, d, n_dev, blocks[p.target],
@@ -229,7 +258,9 @@ def partition(net: Network, mesh: Mesh, *, axis: str = NEURONS, interval: int | 
             w[: rows.shape[0]] = rows
             b = np.asarray(r.b) if d == 0 else np.zeros_like(np.asarray(r.b))
             outs[n] = replace(r, w=w, b=b)
-        locals_.append(Network(pops, projs, {}, outs, net.inputs))
+        mods = {n: _local_modulator(n, m, net.populations, d, blocks, axis)
+                for n, m in net.modulators.items()}
+        locals_.append(Network(pops, projs, mods, outs, net.inputs))
     stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *locals_)
     modes = []
     for n, p in net.populations.items():
@@ -337,7 +368,7 @@ def shard_state(pnet: PartitionedNetwork, state: NetworkState) -> NetworkState:
         neurons, synapses, z = {}, {}, {}
         for name, pop in local.populations.items():
             n, b = sizes[name], blocks[name]
-            neurons[name] = _per_neuron(state.neurons[name], n, d, b, name)
+            neurons[name] = _per_neuron(state.neurons[name], n, d, b)
             g = state.synapses[name]
             synapses[name] = None if g is None else _flat_channels(np.asarray(g), pop.channels,
                                                                    n, d, b)
@@ -350,7 +381,8 @@ def shard_state(pnet: PartitionedNetwork, state: NetworkState) -> NetworkState:
                                             sizes[proj.target], d, blocks[proj.target])
         outs = {n: (np.asarray(y) if d == 0 else np.zeros_like(np.asarray(y)))
                 for n, y in state.readouts.items()}
-        per_device.append(NetworkState(neurons, synapses, z, projs, {}, outs))
+        mods = jax.tree_util.tree_map(np.asarray, dict(state.modulators))  # on every device
+        per_device.append(NetworkState(neurons, synapses, z, projs, mods, outs))
     stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *per_device)
     return place(pnet, stacked)
 
@@ -406,4 +438,5 @@ def gather_state(pnet: PartitionedNetwork, dstate: NetworkState) -> NetworkState
                                          m - 1 if recurrent else 0, sizes[proj.target],
                                          blocks[proj.target])
     outs = {n: np.sum(y, axis=0) for n, y in st.readouts.items()}
-    return NetworkState(neurons, synapses, z, projs, {}, outs)
+    mods = jax.tree_util.tree_map(lambda x: x[0], dict(st.modulators))
+    return NetworkState(neurons, synapses, z, projs, mods, outs)

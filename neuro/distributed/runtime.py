@@ -44,6 +44,23 @@ def mesh(shape: int | Mapping[str, int] | None = None, *, devices: Sequence[Any]
     return Mesh(grid, tuple(shape))
 
 
+def cpu_devices(n: int) -> int:
+    """Ask for ``n`` virtual CPU devices (``jax_num_cpu_devices``); must run before JAX's first
+    computation. They share the host's cores: good for checking and for overlapping work, not
+    for speed. Returns the number of CPU devices JAX will have."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive int; got {n!r}")
+    try:
+        jax.config.update("jax_num_cpu_devices", int(n))
+    except RuntimeError as exc:
+        have = len(jax.devices("cpu"))
+        if have != n:
+            raise ValueError(f"JAX already runs with {have} CPU devices; ask for {n} before any "
+                             "JAX computation (or set XLA_FLAGS=--xla_force_host_platform_"
+                             f"device_count={n})") from exc
+    return int(n)
+
+
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, *, cpu_collectives: str | None = None,
                **kwargs: Any) -> None:

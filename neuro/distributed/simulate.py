@@ -19,6 +19,7 @@ optional checkpoint, and returns records that every process holds in full.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from neuro.distributed.partition import PartitionedNetwork, host, place
@@ -70,11 +71,44 @@ def exchange_bytes(pnet: PartitionedNetwork, dstate: Any) -> dict[str, float]:
     d, modes = pnet.n_devices, dict(pnet.exchange)
     per_device = 0.0
     for name, block in pnet.block.items():
+        if name not in _sources(pnet):
+            continue
         hist = dstate.z[name]  # [D, M, *batch, block]
         batch = int(np.prod(hist.shape[2:-1]))
         size = 4 * -(-block // 32) if modes[name] == "bits" else block * hist.dtype.itemsize
         per_device += (d - 1) * size * batch
     return {"per_device": per_device, "total": per_device * d}
+
+
+_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2, "s32": 4,
+          "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8}
+_COLLECTIVE = re.compile(r"= (\(.*?\)|\S+) (all-gather|all-reduce|all-to-all|"
+                         r"collective-permute|reduce-scatter)(?:-start)?\(")
+_SHAPE = re.compile(r"(\w+)\[([\d,]*)\]")
+
+
+def compiled_collectives(fn: Callable, *args: Any) -> dict[str, int]:
+    """The collectives XLA compiled into ``fn(*args)`` (``fn`` a ``jax.jit`` function):
+    ``{op: bytes of their results on one device}`` (an all-gather's result is the whole
+    gathered vector, of which ``(D - 1) / D`` came from the other devices)."""
+    text = fn.lower(*args).compile().as_text()
+    out: dict[str, int] = {}
+    for result, op in _COLLECTIVE.findall(text):  # a result is one shape or a tuple of them
+        size = sum(int(np.prod([int(x) for x in dims.split(",") if x])) * _BYTES[dtype]
+                   for dtype, dims in _SHAPE.findall(result))
+        out[op] = out.get(op, 0) + size
+    return out
+
+
+def block_collectives(pnet: PartitionedNetwork, dstate: Any, inputs: Any) -> dict[str, int]:
+    """:func:`compiled_collectives` of one block (:func:`block_step` on ``inputs [M, ...]``)."""
+    return compiled_collectives(jax.jit(block_step), pnet, dstate,
+                                place(pnet, host(inputs), P()))
+
+
+def _sources(pnet: PartitionedNetwork) -> set[str]:
+    """Populations whose spikes some projection reads."""
+    return {p.source for p in pnet.local.projections.values()} & set(pnet.block)
 
 
 def _squeeze(tree: Any) -> Any:
@@ -95,7 +129,9 @@ def _block(pnet: PartitionedNetwork, local, dstate, xs):
     """``M`` steps on one device (inside ``shard_map``); see the module docstring."""
     local, st = _squeeze(local), _squeeze(dstate)
     sizes, modes = dict(pnet.sizes), dict(pnet.exchange)
-    g = {n: exchange(st.z[n], sizes[n], pnet.axis, modes[n]) for n in st.z}
+    # only the spikes some projection reads travel (the others' z is read for its shape only)
+    g = {n: exchange(h, sizes[n], pnet.axis, modes[n]) if n in _sources(pnet) else h
+         for n, h in st.z.items()}
     start = st._replace(z={n: h[-1] for n, h in st.z.items()})
     state, outs = scan_steps(_device_step, local, start, (xs, g))
     state = state._replace(z=outs["spikes"])
@@ -133,7 +169,9 @@ def _run(pnet, dstate, xs, monitors):
 
 
 def _select_block(monitors, outputs):
-    return _select(outputs, monitors)
+    """Monitors see one step's outputs, as in :func:`neuro.run.simulate` (mapped over the
+    block's steps)."""
+    return jax.vmap(lambda o: _select(o, monitors))(outputs)
 
 
 _compiled = {}
@@ -149,18 +187,48 @@ def _compile(pnet: PartitionedNetwork, monitors: Any) -> Callable:
     return _compiled[key]
 
 
+def _inputs(pnet: PartitionedNetwork, inputs: Any, n_steps: int | None, chunk: int | None
+            ) -> tuple[Any, int, int]:
+    """Replicated global inputs (zeros ``[T, 0]`` without inputs), the step count and chunk."""
+    n, m = num_steps(inputs, n_steps), pnet.interval
+    if inputs is None:
+        inputs = np.zeros((n, 0), np.float32)
+    chunk = n if chunk is None else int(chunk)
+    if n % m or chunk < 1 or chunk % m:
+        raise ValueError(f"the number of steps ({n}) and chunk ({chunk}) must be multiples of "
+                         f"the exchange interval {m}")
+    return place(pnet, host(inputs), P()), n, chunk
+
+
+def compile_simulation(pnet: PartitionedNetwork, dstate: Any, inputs: Any = None, *,
+                       n_steps: int | None = None,
+                       monitors: Sequence[str] | Callable | None = None,
+                       chunk: int | None = None) -> float:
+    """Compile ahead of time what :func:`simulate` runs for the same arguments (as
+    :func:`neuro.run.compile_simulation`); returns the seconds spent compiling."""
+    import time
+
+    inputs, n, chunk = _inputs(pnet, inputs, n_steps, chunk)
+    run = _compile(pnet, _monitors(monitors))
+    start = time.perf_counter()
+    for size in sorted({min(chunk, n), n % chunk} - {0}):
+        run.lower(pnet, dstate, jax.tree_util.tree_map(lambda x, s=size: x[:s], inputs)).compile()
+    return time.perf_counter() - start
+
+
 def simulate(
     pnet: PartitionedNetwork,
     dstate: Any,
-    inputs: Any,
+    inputs: Any = None,
     *,
+    n_steps: int | None = None,
     monitors: Sequence[str] | Callable | None = None,
     chunk: int | None = None,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> SimulationResult:
-    """Run the partitioned network over ``inputs`` (time-major pytree; ``jnp.zeros((T, 0))``
-    for a network without inputs), as :func:`neuro.run.simulate` runs a Network.
+    """Run the partitioned network over ``inputs`` (time-major pytree), or ``n_steps`` steps of
+    a network without inputs, as :func:`neuro.run.simulate` runs a Network.
 
     ``dstate`` from :func:`~neuro.distributed.shard_state`. ``monitors`` as in
     :func:`neuro.run.simulate` (keys, dotted paths or a hashable callable on the outputs). The
@@ -173,12 +241,7 @@ def simulate(
     from neuro.distributed import checkpoint as ckpt
 
     monitors = _monitors(monitors)
-    n, m = num_steps(inputs), pnet.interval
-    chunk = n if chunk is None else int(chunk)
-    if n % m or chunk < 1 or chunk % m:
-        raise ValueError(f"the number of steps ({n}) and chunk ({chunk}) must be multiples of "
-                         f"the exchange interval {m}")
-    inputs = place(pnet, host(inputs), P())
+    inputs, n, chunk = _inputs(pnet, inputs, n_steps, chunk)
     run = _compile(pnet, monitors)
     done, pieces = 0, []
     if checkpoint is not None and os.path.exists(checkpoint):
@@ -203,3 +266,18 @@ def simulate(
     bar.close()
     return SimulationResult(dstate, _concat(pieces) if pieces else None)
 
+
+
+def simulate_network(net: Any, state: Any, inputs: Any = None, *, devices: int | Mesh,
+                     n_steps: int | None = None, monitors: Sequence[str] | Callable | None = None,
+                     chunk: int | None = None, progress: bool = False) -> SimulationResult:
+    """:func:`neuro.run.simulate` of a Network on ``devices`` (a count, or a mesh with a
+    ``"neurons"`` axis): partition, run, and return the final state in the single-device
+    layout (host NumPy) with the records, so that callers need no other change."""
+    from neuro.distributed.partition import gather_state, partition, shard_state
+    from neuro.distributed.runtime import mesh as make_mesh
+
+    pnet = partition(net, devices if isinstance(devices, Mesh) else make_mesh(devices))
+    result = simulate(pnet, shard_state(pnet, state), inputs, n_steps=n_steps,
+                      monitors=monitors, chunk=chunk, progress=progress)
+    return SimulationResult(gather_state(pnet, result.state), result.records)

@@ -41,13 +41,21 @@ NIR           neuro
 ``Linear``    ``[out, in]``, neuro's ``[pre, post]``); chains of them (and ``Scale``) are
               multiplied out
 ``Delay``     the projection's ``delay`` in whole steps (uniform over neurons)
-``Flatten``   nothing: neuro inputs are flat vectors (row-major, as NIR's flatten)
+``Flatten``   nothing: neuro inputs and populations are flat vectors
+``Conv2d``    :func:`projections.conv` (``groups = 1``, symmetric padding, no pooling), kernels
+              OIHW -> HWIO. NIR's image tensors are channel-first ``(C, H, W)``, neuro's
+              populations channel-last: per-neuron parameters are reordered, and the
+              ``Affine`` after a ``Flatten`` of an image has its columns permuted, so feed the
+              imported network HWC-flattened frames (:func:`neuro.projections.conv.flatten`)
 ============  ==============================================================================
 
 Parts without a NIR primitive are refused with an error naming the node: ALIF (adaptive
 threshold), conductance-based neurons and synapses (COBA), multi-channel synapses with different
 time constants, soft or no reset, MPR, refractoriness, short-term plasticity, per-synapse delays,
 modulators (astrocytes, online plasticity), and brainpy.state adapters.
+
+Nodes that export adds are named ``<part>_delay``, ``<part>_flatten``, ``<readout>_affine`` and
+``<part>_output`` (no dots: torch-based readers take dots for submodule paths).
 
 **Timing.** In NIR an edge is instantaneous; in neuro a population's spikes reach their targets
 one step later (the minimum synaptic delay). Import therefore runs node ``n`` ``lag[n]`` steps
@@ -84,6 +92,7 @@ from neuro._pytree import pytree_dataclass, replace, static_field
 from neuro.network import Network, network, population
 from neuro.neurons.drive import as_drive, modulated_current, reject_conductance, scaled_threshold
 from neuro.neurons.lif import LIF, integrate_and_fire, lif
+from neuro.projections.conv import Conv, conv
 from neuro.projections.dense import Dense, dense
 from neuro.projections.sparse import Sparse
 from neuro.readouts import Leaky
@@ -146,7 +155,9 @@ class Imported(NamedTuple):
     ``net``: the network; ``outputs``: NIR output node -> the monitor path of
     :func:`neuro.run.simulate` that holds it (``"spikes.<population>"`` or
     ``"readout.<name>"``); ``lag``: NIR output node -> steps by which neuro's output trails the
-    NIR time line; ``dt``: neuro's step in ms.
+    NIR time line; ``dt``: neuro's step in ms. Parts keep their NIR node names (inlined nested
+    graphs: ``outer.inner``); a name with a dot is monitored with a callable, e.g.
+    ``monitors=lambda out: out["spikes"]["1.lif"]``.
     """
 
     net: Network
@@ -182,7 +193,23 @@ def _neuro_tau(d: np.ndarray, dt_ms: float) -> np.ndarray:
 
 
 def _vec(x: Any, n: int) -> np.ndarray:
-    return np.broadcast_to(np.asarray(x, np.float64), (n,)).astype(np.float32)
+    """A per-neuron vector of ``n`` values; NIR's image-shaped ``(C, H, W)`` parameters are
+    reordered to neuro's channel-last (HWC) population layout."""
+    a = np.asarray(x, np.float64)
+    if a.ndim == 3 and a.size == n:
+        a = a.transpose(1, 2, 0).reshape(-1)
+    return np.broadcast_to(a, (n,)).astype(np.float32)
+
+
+def _hwc_order(chw: tuple[int, int, int]) -> np.ndarray:
+    """``order[k]``: the NIR (CHW-flat) index of neuro's (HWC-flat) element ``k``."""
+    c, h, w = chw
+    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+
+
+def _nir_layout(v: np.ndarray, hwc: tuple[int, int, int] | None) -> np.ndarray:
+    """neuro's flat HWC vector as NIR's ``(C, H, W)`` array (unchanged without an image shape)."""
+    return v if hwc is None else v.reshape(hwc).transpose(2, 0, 1).copy()
 
 
 # ----------------------------------------------------------------------------- export
@@ -216,44 +243,66 @@ def to_nir(net: Network, *, dt: float | None = None, method: str = "euler",
             raise ValueError(f"two parts are named {name!r}; NIR node names must be unique")
         nodes[name] = node
 
+    images = _image_shapes(net)
+    chw = lambda name: None if name not in images else np.array(
+        [images[name][2], images[name][0], images[name][1]])
     for name, n in net.inputs:
-        add(name, nir.Input(input_type=np.array([n])))
+        add(name, nir.Input(input_type=np.array([n]) if name not in images else chw(name)))
     for name, pop in net.populations.items():
-        add(name, _export_population(nir, name, pop, dt, dt_ms, method))
+        add(name, _export_population(nir, name, pop, dt, dt_ms, method, images.get(name)))
 
     _check_cycles(net)
     for name, proj in net.projections.items():
-        w, b, delay = _export_projection(name, proj)
-        node = (nir.Linear(weight=w.T.astype(np.float32)) if b is None else
-                nir.Affine(weight=w.T.astype(np.float32), bias=b.astype(np.float32)))
-        add(name, node)
         src = proj.source
+        if isinstance(proj, Conv):
+            node, delay = _export_conv(nir, name, proj), int(proj.delay)
+        else:
+            if proj.target in images:
+                raise ValueError(f"projection {name!r}: a dense projection into the "
+                                 f"convolutional population {proj.target!r} has no NIR form")
+            w, b, delay = _export_projection(name, proj)
+            w = w.T
+            if src in images:  # NIR flattens (C, H, W) maps channel-first
+                w = np.empty_like(w)
+                w[:, _hwc_order(tuple(chw(src)))] = _export_projection(name, proj)[0].T
+            node = (nir.Linear(weight=w.astype(np.float32)) if b is None else
+                    nir.Affine(weight=w.astype(np.float32), bias=b.astype(np.float32)))
+        add(name, node)
         steps = delay
         if explicit_latency and src in net.populations and src != proj.target:
             steps += 1
+        head = src
         if steps:
-            add(f"{name}.delay", nir.Delay(delay=np.full(proj.n_pre, steps * dt, np.float32)))
-            edges += [(src, f"{name}.delay"), (f"{name}.delay", name)]
-        else:
-            edges.append((src, name))
-        edges.append((name, proj.target))
+            shape = (proj.n_pre,) if src not in images else tuple(chw(src))
+            add(f"{name}_delay", nir.Delay(delay=np.full(shape, steps * dt, np.float32)))
+            edges.append((head, f"{name}_delay"))
+            head = f"{name}_delay"
+        if src in images and not isinstance(proj, Conv):
+            add(f"{name}_flatten", nir.Flatten(input_type={"input": chw(src)}, start_dim=0))
+            edges.append((head, f"{name}_flatten"))
+            head = f"{name}_flatten"
+        edges += [(head, name), (name, proj.target)]
 
     read = set()
     for name, r in net.readouts.items():
+        if r.source in images:
+            raise ValueError(f"readout {name!r} reads the convolutional population "
+                             f"{r.source!r}; add a dense population in between to export it")
         w, b = np.asarray(r.w, np.float64), np.asarray(r.b, np.float64)
         kappa = np.exp(-dt_ms / _vec(r.tau, r.n_out).astype(np.float64))
         r_nir = np.ones(r.n_out) if r.scale_input else 1.0 / (1.0 - kappa)
-        add(f"{name}.affine", nir.Affine(weight=w.T.astype(np.float32), bias=b.astype(np.float32)))
+        add(f"{name}_affine", nir.Affine(weight=w.T.astype(np.float32), bias=b.astype(np.float32)))
         add(name, nir.LI(tau=_tau_of_decay(kappa, dt, method, f"readout {name!r}").astype(np.float32),
                          r=r_nir.astype(np.float32), v_leak=np.zeros(r.n_out, np.float32)))
-        add(f"{name}.output", nir.Output(output_type=np.array([r.n_out])))
-        edges += [(r.source, f"{name}.affine"), (f"{name}.affine", name), (name, f"{name}.output")]
+        add(f"{name}_output", nir.Output(output_type=np.array([r.n_out])))
+        edges += [(r.source, f"{name}_affine"), (f"{name}_affine", name), (name, f"{name}_output")]
         read.add(r.source)
     sources = {p.source for p in net.projections.values()}
     for name, pop in net.populations.items():
         if name not in sources and name not in read:
-            add(f"{name}.output", nir.Output(output_type=np.array([pop.size])))
-            edges.append((name, f"{name}.output"))
+            shape = np.array([pop.size]) if name not in images else chw(name)
+            add(f"{name}_output", nir.Output(output_type=shape))
+            edges.append((name, f"{name}_output"))
     metadata = {"neuro_dt": dt, "neuro_method": method}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
@@ -272,7 +321,44 @@ def _common_dt(net: Network) -> float:
     return steps.pop() if steps else 1.0
 
 
-def _export_population(nir, name: str, pop, dt: float, dt_ms: float, method: str) -> Any:
+def _image_shapes(net: Network) -> dict[str, tuple[int, int, int]]:
+    """``(H, W, C)`` of every input or population that a convolution reads or drives."""
+    images: dict[str, tuple[int, int, int]] = {}
+    for name, proj in net.projections.items():
+        if isinstance(proj, Conv):
+            for part, shape in ((proj.source, tuple(proj.in_shape)),
+                                (proj.target, tuple(proj.out_shape))):
+                if images.setdefault(part, shape) != shape:
+                    raise ValueError(f"projection {name!r}: {part!r} has image shape "
+                                     f"{images[part]} elsewhere, {shape} here")
+    return images
+
+
+def _export_conv(nir, name: str, proj: Any) -> Any:
+    if proj.pool_window is not None:
+        raise ValueError(f"projection {name!r}: pooling inside a convolution has no NIR export "
+                         "here (NIR's pooling nodes are not mapped)")
+    (top, bottom), (left, right) = proj.padding
+    if top != bottom or left != right:
+        raise ValueError(f"projection {name!r}: asymmetric padding {proj.padding} has no NIR "
+                         "Conv2d form (one padding per side pair)")
+    w = np.asarray(proj.w, np.float32).transpose(3, 2, 0, 1)  # HWIO -> NIR's OIHW
+    b = np.zeros(w.shape[0], np.float32) if proj.b is None else np.asarray(proj.b, np.float32)
+    return nir.Conv2d(input_shape=tuple(proj.in_shape[:2]), weight=w, stride=tuple(proj.stride),
+                      padding=(top, left), dilation=tuple(proj.dilation), groups=1, bias=b)
+
+
+def _export_population(nir, name: str, pop, dt: float, dt_ms: float, method: str,
+                       image: tuple[int, int, int] | None = None) -> Any:
+    node = _export_flat_population(nir, name, pop, dt, dt_ms, method)
+    if image is None:
+        return node
+    fields = {k: v for k, v in vars(node).items() if k not in ("input_type", "output_type",
+                                                                 "metadata")}
+    return type(node)(**{k: _nir_layout(np.asarray(v), image) for k, v in fields.items()})
+
+
+def _export_flat_population(nir, name: str, pop, dt: float, dt_ms: float, method: str) -> Any:
     neuron, n = pop.neuron, pop.size
     what = f"population {name!r}"
     if isinstance(neuron, ThresholdUnit):
@@ -360,7 +446,7 @@ def _topological(succ: dict[str, set[str]]) -> list[str]:
 # ----------------------------------------------------------------------------- import
 
 _SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
-_OPS = ("Affine", "Linear", "Scale", "Delay", "Flatten", "Identity")
+_OPS = ("Affine", "Linear", "Scale", "Delay", "Flatten", "Identity", "Conv2d", "_Pass")
 
 
 class _Chain(NamedTuple):
@@ -369,6 +455,7 @@ class _Chain(NamedTuple):
     b: np.ndarray | None
     delay: int
     name: str
+    conv: Any = None  # a NIR Conv2d node: the chain is that convolution (and delays)
 
 
 def from_nir(graph: Any, *, dt: float | None = None, method: str | None = None,
@@ -391,16 +478,17 @@ def from_nir(graph: Any, *, dt: float | None = None, method: str | None = None,
     if not dt > 0:
         raise ValueError(f"dt must be positive (seconds); got {dt!r}")
     dt_ms = dt * _TIME
-    nodes = dict(graph.nodes)
+    nodes, edges = _flatten_graph(graph, nir)
     kinds = {}
     for name, node in nodes.items():
         kind = type(node).__name__
         if kind not in (*_SPIKING, *_OPS, "Input", "Output", "LI"):
             raise ValueError(f"NIR node {name!r} is a {kind}, which neuro cannot import "
-                             f"(supported: {', '.join(('Input', 'Output', 'LI', *_SPIKING, *_OPS))})")
+                             f"(supported: {', '.join(('Input', 'Output', 'LI', *_SPIKING, *_OPS[:-1]))}, "
+                             "and nested graphs of them)")
         kinds[name] = kind
     preds: dict[str, list[str]] = {n: [] for n in nodes}
-    for src, dst in graph.edges:
+    for src, dst in edges:
         for end in (src, dst):
             if end not in nodes:
                 raise ValueError(f"NIR edge ({src!r}, {dst!r}) names the unknown node {end!r}")
@@ -437,11 +525,16 @@ def from_nir(graph: Any, *, dt: float | None = None, method: str | None = None,
             else:
                 steps = lag[p] + c.delay - lag[c.source] - (c.source in rev)
             w = c.w
-            if w is None:
+            if w is None and c.conv is None:
                 if sizes[c.source] != sizes[p]:
                     raise ValueError(f"NIR edge {c.source!r} -> {p!r} joins {sizes[c.source]} to "
                                      f"{sizes[p]} neurons without a weight matrix")
                 w = np.eye(sizes[p])
+            if c.conv is not None:
+                proj = _import_conv(c, p, w_in, int(steps))
+                name = c.name if c.name not in projections else f"{c.name}->{p}"
+                projections[name] = proj
+                continue
             b = c.b
             if w_in is not None:
                 w, b = w * w_in, (None if b is None else b * w_in)
@@ -461,7 +554,7 @@ def from_nir(graph: Any, *, dt: float | None = None, method: str | None = None,
         if len(preds[name]) != 1:
             raise ValueError(f"NIR output {name!r} must have exactly one incoming edge")
         src = preds[name][0]
-        while kinds[src] in ("Flatten", "Identity"):
+        while kinds[src] in ("Flatten", "Identity", "_Pass"):
             src = preds[src][0]
         if kinds[src] in _SPIKING:
             outputs[name], out_lag[name] = f"spikes.{src}", lag[src]
@@ -472,6 +565,61 @@ def from_nir(graph: Any, *, dt: float | None = None, method: str | None = None,
                              "outputs are spikes of a population or a readout")
     net = network(populations, projections, readouts=readouts, inputs=inputs)
     return Imported(net, outputs, out_lag, dt_ms)
+
+
+def _import_conv(c: _Chain, target: str, w_in: np.ndarray | None, delay: int) -> Conv:
+    n = c.conv
+    c_out, c_in, _, _ = np.asarray(n.weight).shape
+    h, wd = (int(v) for v in n.input_shape)
+    w = np.asarray(n.weight, np.float64).transpose(2, 3, 1, 0)  # OIHW -> neuro's HWIO
+    b = np.asarray(n.bias, np.float64).reshape(-1) * np.ones(c_out)
+    if w_in is not None:  # a CubaLIF target: its input weight per output channel
+        per = w_in.reshape(-1, c_out)
+        if not np.allclose(per, per[0]):
+            raise ValueError(f"NIR node {c.name!r}: the CubaLIF behind it scales its input per "
+                             "neuron, which a convolution cannot carry")
+        w, b = w * per[0], b * per[0]
+    padding = n.padding if isinstance(n.padding, str) else \
+        tuple((int(p), int(p)) for p in np.broadcast_to(np.asarray(n.padding), (2,)))
+    proj = conv(c.source, target, (h, wd, int(c_in)), w, stride=tuple(int(v) for v in
+                np.broadcast_to(np.asarray(n.stride), (2,))), padding=padding,
+                dilation=tuple(int(v) for v in np.broadcast_to(np.asarray(n.dilation), (2,))),
+                bias=True, delay=delay)
+    return replace(proj, b=jnp.asarray(b, proj.w.dtype))
+
+
+class _Pass(NamedTuple):
+    """The Input or Output node of a nested graph: an identity inside the outer graph."""
+
+    output_type: dict
+
+
+def _flatten_graph(graph: Any, nir) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Inline nested :class:`nir.NIRGraph` nodes (snnTorch writes each ``RLeaky`` as one):
+    inner nodes are named ``outer.inner``, inner inputs and outputs become identities."""
+    nodes: dict[str, Any] = {}
+    edges: list[tuple[str, str]] = []
+    entry: dict[str, list[str]] = {}
+    exit_: dict[str, list[str]] = {}
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.NIRGraph):
+            nodes[name] = node
+            continue
+        inner_nodes, inner_edges = _flatten_graph(node, nir)
+        for inner, sub in inner_nodes.items():
+            kind = type(sub).__name__
+            nodes[f"{name}.{inner}"] = (_Pass({"output": sub.output_type["output"]})
+                                        if kind in ("Input", "Output") else sub)
+        edges += [(f"{name}.{a}", f"{name}.{b}") for a, b in inner_edges]
+        entry[name] = [f"{name}.{k}" for k, v in inner_nodes.items() if type(v).__name__ == "Input"]
+        exit_[name] = [f"{name}.{k}" for k, v in inner_nodes.items()
+                       if type(v).__name__ == "Output"]
+        if len(entry[name]) != 1 or len(exit_[name]) != 1:
+            raise ValueError(f"nested NIR graph {name!r} must have one input and one output")
+    for src, dst in graph.edges:
+        edges.append((exit_[src][0] if src in exit_ else src,
+                      entry[dst][0] if dst in entry else dst))
+    return nodes, edges
 
 
 def _node_size(node: Any) -> int:
@@ -492,17 +640,29 @@ def _chain(nodes, kinds, preds, source: str, sink: str, dt: float) -> _Chain:
     if kinds[node] not in (*_SPIKING, "Input"):
         raise ValueError(f"NIR node {sink!r} is driven by the {kinds[node]} node {node!r}; neuro "
                          "projections start at an input or a spiking population")
-    w = b = None
+    w = b = conv = None
     delay = 0
     name = f"{node}->{sink}"
+    shape = np.asarray(nodes[node].output_type["output"]).reshape(-1)
+    image = tuple(int(v) for v in shape) if shape.size == 3 else None  # (C, H, W)
+    convs = [op for op in ops if kinds[op] == "Conv2d"]
+    if convs and any(kinds[op] not in ("Conv2d", "Delay", "Identity", "_Pass") for op in ops):
+        raise ValueError(f"NIR node {convs[0]!r}: a Conv2d combined with other operators "
+                         f"between {node!r} and {sink!r} is not imported (conv, then neurons)")
     for op in reversed(ops):  # forward order
         n = nodes[op]
         kind = kinds[op]
-        if kind in ("Affine", "Linear"):
+        if kind == "Conv2d":
+            if conv is not None or int(n.groups) != 1:
+                raise ValueError(f"NIR node {op!r}: neuro imports one ungrouped Conv2d per edge")
+            conv, name = n, op
+        elif kind in ("Affine", "Linear"):
             a = np.asarray(n.weight, np.float64)
             if a.ndim != 2:
                 raise ValueError(f"NIR node {op!r}: neuro imports 2-D weights only; got shape "
                                  f"{a.shape}")
+            if w is None and image is not None:  # NIR's flatten is channel-first, neuro's last
+                a = a[:, _hwc_order(image)]
             w = a.T if w is None else w @ a.T
             b = None if b is None else b @ a.T
             if kind == "Affine":
@@ -522,8 +682,8 @@ def _chain(nodes, kinds, preds, source: str, sink: str, dt: float) -> _Chain:
                 raise ValueError(f"NIR Delay {op!r} has different delays per neuron; neuro's dense "
                                  "projections delay uniformly")
             delay += int(steps.flat[0])
-        # Flatten, Identity: the vector is already flat (row-major)
-    return _Chain(node, w, b, delay, name)
+        # Flatten, Identity: the vector is already flat (channel-last for images)
+    return _Chain(node, w, b, delay, name, conv)
 
 
 def _import_neuron(node, kind: str, name: str, dt: float, dt_ms: float, method: str, sg):

@@ -80,6 +80,14 @@ class AstroModulation(Modulator):
         lam = self.decay
         return lam * c + (1.0 - lam) * self.drive_scale * self.coverage.pool(z)
 
+    def select(self, keep) -> AstroModulation:
+        """Cut to the kept neurons of ``population``; astrocytes left covering none are dropped."""
+        if self.population not in keep:
+            return self
+        coverage, astro = self.coverage.select(keep[self.population])
+        return type(self)(self.c_logit[astro], self.kappa_th[astro], self.kappa_g[astro],
+                          coverage, self.population, self.drive_scale)
+
     def without_gains(self) -> AstroModulation:
         """The same modulator with ``kappa_th = kappa_g = 0`` (the no-astrocyte ablation)."""
         return type(self)(self.c_logit, jnp.zeros_like(self.kappa_th),

@@ -49,6 +49,13 @@ class Coverage:
             return jnp.repeat(c, self.block, axis=-1)
         return c @ self.A
 
+    def select(self, keep: np.ndarray) -> tuple[Coverage, np.ndarray]:
+        """The coverage of the neurons ``keep`` (indices) and the indices of the astrocytes that
+        still cover one of them (the others are dropped)."""
+        A = self.matrix()[:, np.asarray(keep)]
+        astro = np.flatnonzero(A.sum(1) > 0)
+        return coverage_map(A[astro]), astro
+
     def matrix(self) -> np.ndarray:
         """The map ``A [G, N]`` as a host array (also for blocks)."""
         if self.block is None:

@@ -4,7 +4,8 @@ Every projection has static ``source``, ``target``, ``channel`` and ``n_channels
 ``init_state(batch, dtype)`` (its delay buffers) and a pure ``deliver(state, z) -> (state,
 arrivals[..., n_channels, n_post])``. :class:`Dense` is the reference; :class:`Sparse` is
 event-driven with exact gradients; :class:`Conv` and :class:`Pool` (:mod:`.conv`) are
-convolution and pooling of channel-last spike maps. Builders of sparse structure are in :mod:`.connectivity`.
+convolution and pooling of channel-last spike maps. Builders of sparse structure are in
+:mod:`.connectivity`.
 """
 
 from neuro.projections.connectivity import (

@@ -55,37 +55,36 @@ def compare(got, ref):
     return out
 
 
-if __name__ == "__main__":
-    handover = "--handover" in sys.argv
-    devices = [int(a) for a in sys.argv[1:] if a != "--handover"]
-    net, state, xs = build()
-    ref = simulate(net, state, xs, monitors=MONITORS, chunk=CHUNK).records
+def handover(net, state, xs, ref, devices, result):
+    """Full runs on each device count, and a state handed between layouts mid-run."""
     half = simulate(net, state, xs[:300], monitors=MONITORS, chunk=CHUNK)
-    result = {"spikes": int(np.asarray(ref["spikes.e"]).sum()),
-              "spikes_i": int(np.asarray(ref["spikes.i"]).sum())}
+    tail = {k: np.asarray(v)[300:] for k, v in ref.items()}
     for d in devices:
         pnet = distributed.partition(net, distributed.mesh(d))
         ds = distributed.shard_state(pnet, state)
         full = distributed.simulate(pnet, ds, xs, monitors=MONITORS, chunk=CHUNK)
-        result[str(d)] = {"interval": pnet.interval, "full": compare(full.records, ref),
-                          "bytes": distributed.exchange_bytes(pnet, ds)}
-        if not handover:
-            continue
-        # hand-over: a single-device state mid-run continues partitioned, and back
+        # a single-device state continues partitioned, and a partitioned one on one device
         cont = distributed.simulate(pnet, distributed.shard_state(pnet, half.state), xs[300:],
                                     monitors=MONITORS, chunk=CHUNK)
         first = distributed.simulate(pnet, ds, xs[:300], monitors=MONITORS, chunk=CHUNK)
         back = simulate(net, distributed.gather_state(pnet, first.state), xs[300:],
                         monitors=MONITORS, chunk=CHUNK)
-        tail = {k: np.asarray(v)[300:] for k, v in ref.items()}
-        result[str(d)].update(shard_mid_run=compare(cont.records, tail),
-                              gather_mid_run=compare(back.records, tail))
-    # checkpoint written on the first device count, resumed on the others
+        result[str(d)] = {"interval": pnet.interval, "full": compare(full.records, ref),
+                          "shard_mid_run": compare(cont.records, tail),
+                          "gather_mid_run": compare(back.records, tail)}
+
+
+def resume(net, state, xs, ref, devices, result):
+    """300 steps on ``devices[0]`` with a checkpoint, resumed to 600 on each of the others."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "run.npz"
         pnet = distributed.partition(net, distributed.mesh(devices[0]))
         ds = distributed.shard_state(pnet, state)
-        distributed.simulate(pnet, ds, xs[:300], monitors=MONITORS, chunk=CHUNK, checkpoint=path)
+        first = distributed.simulate(pnet, ds, xs[:300], monitors=MONITORS, chunk=CHUNK,
+                                     checkpoint=path)
+        result[str(devices[0])] = {
+            "interval": pnet.interval, "bytes": distributed.exchange_bytes(pnet, ds),
+            "full": compare(first.records, {k: np.asarray(v)[:300] for k, v in ref.items()})}
         saved = path.read_bytes()
         for d in devices[1:]:
             path.write_bytes(saved)
@@ -93,4 +92,14 @@ if __name__ == "__main__":
             res = distributed.simulate(pnet, distributed.shard_state(pnet, state), xs,
                                        monitors=MONITORS, chunk=CHUNK, checkpoint=path)
             result[f"resume{d}"] = compare(res.records, ref)
+
+
+if __name__ == "__main__":
+    mode = resume if sys.argv[1] == "resume" else handover
+    devices = [int(a) for a in sys.argv[2:]]
+    net, state, xs = build()
+    ref = simulate(net, state, xs, monitors=MONITORS, chunk=CHUNK).records
+    result = {"spikes": int(np.asarray(ref["spikes.e"]).sum()),
+              "spikes_i": int(np.asarray(ref["spikes.i"]).sum())}
+    mode(net, state, xs, ref, devices, result)
     print(json.dumps(result))

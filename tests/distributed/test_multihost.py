@@ -1,5 +1,6 @@
 """Two processes on localhost (gloo CPU collectives, coordinator on 127.0.0.1): the partitioned
-COBA run over the devices of both equals the single-process run."""
+COBA run over the devices of both equals the single-process run, and so do data-parallel
+training losses."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 HERE = Path(__file__).parent
@@ -34,3 +36,4 @@ def test_two_processes_match_one():
     assert result["processes"] == 2 and result["devices"] == 4 and result["local_devices"] == 2
     assert result["spikes"] > 100
     assert result["identical"] and result["v_equal"]
+    np.testing.assert_allclose(result["train_losses"], result["train_ref"], rtol=1e-6, atol=0)

@@ -18,7 +18,7 @@ from neuro.run import scan_steps  # noqa: E402
 from neuro.train import Trainer, cross_entropy, readout_logits  # noqa: E402
 
 
-def build(seed=0, n_in=8, n=64):
+def build(seed=0, n_in=8, n=32):
     key = jax.random.PRNGKey(seed)
     k_in, k_out = jax.random.split(key)
     conn = projections.fixed_probability(seed, n, n, 0.1, weights=0.3, dtype=jnp.float64)
@@ -38,7 +38,7 @@ def loss_fn(net, batch, key):
     return ce + 1e-3 * jnp.mean(rec["spikes.h"]), {"accuracy": acc}
 
 
-def data(n=32, steps=25, n_in=8, seed=1):
+def data(n=32, steps=12, n_in=8, seed=1):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     x = rng.uniform(0, 0.3, (n, steps, n_in))

@@ -196,3 +196,18 @@ def test_bad_input_is_named():
     pops = {"c": population(neurons.lif(), 31)}
     with pytest.raises(ValueError, match="postsynaptic"):
         network(pops, {"p": proj}, inputs={"x": 16})
+
+
+def test_delay_and_channel_placement():
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(3, 3, 1, 2)).astype(np.float32)
+    proj = conv("x", "c", (4, 4, 1), w, delay=2, channel=1)
+    zs = [jnp.asarray(rng.random((3, 16)) < 0.5, jnp.float32) for _ in range(4)]
+    state = proj.init_state((3,))
+    for t, z in enumerate(zs):
+        acc = jnp.zeros((3, 2 * 32 + 1))
+        state, acc = proj.deliver_into(state, z, acc)
+        expect = np.zeros((3, 32)) if t < 2 else np.asarray(proj.apply(zs[t - 2]))
+        np.testing.assert_array_equal(np.asarray(acc[:, :32]), 0.0)  # channel 0 untouched
+        np.testing.assert_allclose(np.asarray(acc[:, 32:64]), expect, rtol=1e-6)
+        assert float(acc[:, -1].sum()) == 0.0  # the sink
