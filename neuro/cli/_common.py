@@ -208,13 +208,13 @@ def _prune_bytes(args) -> tuple[float, str, str]:
     n = args.neurons
     # dense recurrent weights, mask, pruned copy, Jacobian products of the Lyapunov spectrum
     nbytes = 4.0 * 8 * n * n
-    return nbytes, f"prune --neurons {n} ({n * n:,} dense synapses)", "use fewer --neurons"
+    return nbytes, f"{args.command} --neurons {n} ({n * n:,} dense synapses)", "use fewer --neurons"
 
 
 #: size estimates of the commands (bytes, what, hint), checked before the work
 ESTIMATES: dict[str, Callable[[argparse.Namespace], tuple[float, str, str]]] = {
     "simulate": _simulate_bytes, "demo": _demo_bytes, "memory": _memory_bytes,
-    "continual": _continual_bytes, "prune": _prune_bytes,
+    "continual": _continual_bytes, "prune": _prune_bytes, "pipeline": _prune_bytes,
 }
 
 

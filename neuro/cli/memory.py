@@ -111,8 +111,7 @@ def run_associative_cli(args: argparse.Namespace) -> dict[str, Any]:
                              **kwargs)
     result["task"] = "associative"
     if args.plot:
-        plot_associative(args.plot, result)
-        result["plot"] = args.plot
+        result["plot"] = defer_plot(args, lambda path: plot_associative(path, result))
     return result
 
 

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
 from neuro.spikes import Surrogate, spike, surrogate
-from neuro.validation import ConfigError, check_choice, check_finite, check_positive
+from neuro.validation import ConfigError, check_choice, check_finite, check_positive, check_scalar
 
 Array = jax.Array
 FORMS = ("eprop", "lsnn")
@@ -130,6 +130,7 @@ def alif(
     check_positive("tau_m", tau_m)
     check_positive("tau_a", tau_a)
     check_positive("thr", thr)
+    dt = check_scalar("dt", dt)
     check_positive("dt", dt)
     check_finite("beta", beta)
     check_choice("form", form, FORMS)

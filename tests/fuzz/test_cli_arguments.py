@@ -19,6 +19,7 @@ FLAGS = {
                   "--save", "--force-restart", "--method"],
     "memory": ["--hidden", "--delay", "--seeds", "--dt", "--group-size"],
     "prune": ["--neurons", "--sparsity", "--trials", "--scale", "--method"],
+    "pipeline": ["--neurons", "--tasks", "--epochs", "--lr", "--sparsity", "--node-fraction"],
 }
 VALUES = st.one_of(st.sampled_from(["0", "-1", "1", "3", "inf", "-inf", "nan", "1e308",
                                     "2000000", "60000", "", "abc", "/tmp", "/nonexistent/x",
