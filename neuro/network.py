@@ -99,14 +99,13 @@ def _check_fits(neuron: Any, size: int) -> None:
     abstract step (shapes only, nothing computed or compiled)."""
     from neuro.validation import ShapeError
 
-    if not hasattr(neuron, "reversal"):
-        drive = Drive(jax.ShapeDtypeStruct((size,), jnp.float32))
-    else:
-        c = int(np.shape(neuron.reversal)[0])
-        drive = Drive(jax.ShapeDtypeStruct((size,), jnp.float32),
-                      jax.ShapeDtypeStruct((c, size), jnp.float32))
-    try:
-        jax.eval_shape(lambda d: neuron.step(neuron.init_state(size), d), drive)
+    current = jax.ShapeDtypeStruct((size,), jnp.float32)
+    conductance = None
+    if hasattr(neuron, "reversal"):
+        conductance = jax.ShapeDtypeStruct((int(np.shape(neuron.reversal)[0]), size), jnp.float32)
+    try:  # gain and threshold stay the literal 1.0 (not traced), as in a network step
+        jax.eval_shape(lambda i, g: neuron.step(neuron.init_state(size), Drive(i, g)), current,
+                       conductance)
     except (TypeError, ValueError) as exc:
         shapes = {jax.tree_util.keystr(k): np.shape(v)
                   for k, v in jax.tree_util.tree_flatten_with_path(neuron)[0] if np.ndim(v)}
