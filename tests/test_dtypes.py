@@ -50,7 +50,7 @@ def _net(x64, backend):
 
 
 @pytest.mark.parametrize("x64", WIDTHS)
-@pytest.mark.parametrize("backend", ["event", "dense"])
+@pytest.mark.parametrize("backend", ["event", pytest.param("dense", marks=pytest.mark.slow)])
 def test_network_projections_and_loop(x64, backend):
     with jax.enable_x64(x64):
         net = _net(x64, backend)
@@ -66,6 +66,7 @@ def test_network_projections_and_loop(x64, backend):
                     if jnp.issubdtype(a.dtype, jnp.floating)} == {jnp.dtype(jnp.float32)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("x64", WIDTHS)
 def test_trainer(x64):
     with jax.enable_x64(x64):
