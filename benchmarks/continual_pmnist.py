@@ -52,7 +52,8 @@ def _start_old(rev: str, args: argparse.Namespace, tmp: Path) -> subprocess.Pope
             target.symlink_to(tree / sub)
     cmd = [sys.executable, str(tree / "benchmarks" / "continual_pmnist.py"), "--methods",
            *args.methods, "--data", args.data, "--tasks", str(args.tasks), "--epochs",
-           str(args.epochs), "--hidden", *map(str, args.hidden), "--seed", str(args.seed), "--out", str(tmp / "before.json")]
+           str(args.epochs), "--hidden", *map(str, args.hidden), "--seed", str(args.seed),
+           "--out", str(tmp / "before.json")]
     print(f"# revision {rev}: partial results in {tmp / 'before.json'}", flush=True)
     env = {**os.environ, "PYTHONPATH": str(link_root)}
     return subprocess.Popen(cmd, cwd=str(tmp), env=env, stdout=subprocess.PIPE,
