@@ -1,4 +1,4 @@
-"""Local plasticity rules: HLOP's lateral subspace circuit, trace STDP, Oja and plain Hebbian.
+"""HLOP's lateral subspace circuit (online STDP, Oja and Hebbian rules: :mod:`neuro.modulators`).
 
 Lateral subspace circuit (HLOP; Xiao et al., ICLR 2024, pkuxmq/HLOP-SNN ``modules/hlop_module.py``;
 hlop.md §1). ``M`` lateral neurons with weights ``H [M, N]`` read a layer's presynaptic activity
@@ -31,8 +31,8 @@ for a recurrent projection the population's own spikes) from the records of
 :func:`neuro.run.scan_steps`, as per-step rows, their mean over time or the DSR weighted rate;
 :func:`neuro.optim.hlop` learns from it inside the optimiser.
 
-Generic rules (usable elsewhere): :func:`stdp_step` (pair-based trace STDP), :func:`oja_update`
-(Oja 1982, per-row), :func:`hebbian` (plain Hebbian with optional decay).
+Online STDP, Oja and Hebbian rules acting on a network's projections are modulators
+(:mod:`neuro.modulators.plasticity`).
 """
 
 from __future__ import annotations
@@ -43,9 +43,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from neuro._pytree import pytree_dataclass, static_field
-from neuro.validation import check_positive
 
 Array = jax.Array
 
@@ -300,81 +297,3 @@ def orthonormality_error(rows: Array) -> float:
     """``max |H H^T - I|`` over the given rows (host-side diagnostic)."""
     rows = np.asarray(rows, np.float64)
     return float(np.abs(rows @ rows.T - np.eye(len(rows))).max()) if len(rows) else 0.0
-
-
-# --- generic local rules ---------------------------------------------------------------------
-
-
-@pytree_dataclass
-class STDP:
-    """Pair-based trace STDP parameters (all-to-all pairing through exponential traces).
-
-    Per step (``dt``)::
-
-        x_pre  <- x_pre  exp(-dt/tau_plus)     x_post <- x_post exp(-dt/tau_minus)   (decay)
-        dW_ij   = a_plus x_pre_j z_post_i - a_minus x_post_i z_pre_j               (decayed traces)
-        x_pre  += z_pre                        x_post += z_post
-        W       = clip(W + dW, w_min, w_max)
-
-    so a pre spike ``d > 0`` steps before a post spike gives ``a_plus exp(-d dt/tau_plus)`` and the
-    reverse order ``-a_minus exp(-d dt/tau_minus)``; simultaneous spikes give 0. ``W [N_post, N_pre]``.
-    (Song, Miller & Abbott 2000; trace form as in Brian2's STDP example.)
-    """
-
-    a_plus: Array
-    a_minus: Array
-    tau_plus: float = static_field(default=20.0)
-    tau_minus: float = static_field(default=20.0)
-    dt: float = static_field(default=1.0)
-    w_min: float = static_field(default=-np.inf)
-    w_max: float = static_field(default=np.inf)
-
-
-class STDPState(NamedTuple):
-    pre_trace: Array
-    post_trace: Array
-
-
-def stdp(a_plus: float = 0.01, a_minus: float = 0.0105, tau_plus: float = 20.0,
-         tau_minus: float = 20.0, *, dt: float = 1.0, w_min: float = -np.inf,
-         w_max: float = np.inf) -> STDP:
-    """Validated STDP parameters (defaults: Song et al. 2000 ratios, time in ms)."""
-    check_positive("a_plus", a_plus, allow_zero=True)
-    check_positive("a_minus", a_minus, allow_zero=True)
-    check_positive("tau_plus", tau_plus)
-    check_positive("tau_minus", tau_minus)
-    check_positive("dt", dt)
-    if not w_min < w_max:
-        raise ValueError(f"w_min must be < w_max; got {w_min} and {w_max}")
-    return STDP(jnp.asarray(a_plus, jnp.float32), jnp.asarray(a_minus, jnp.float32),
-                float(tau_plus), float(tau_minus), float(dt), float(w_min), float(w_max))
-
-
-def stdp_init(n_pre: int, n_post: int) -> STDPState:
-    return STDPState(jnp.zeros((n_pre,), jnp.float32), jnp.zeros((n_post,), jnp.float32))
-
-
-def stdp_step(params: STDP, state: STDPState, weight: Array, pre: Array,
-              post: Array) -> tuple[STDPState, Array]:
-    """One STDP step for spikes ``pre [N_pre]``, ``post [N_post]``; returns (traces, weights)."""
-    xp = state.pre_trace * np.exp(-params.dt / params.tau_plus)
-    xq = state.post_trace * np.exp(-params.dt / params.tau_minus)
-    dw = params.a_plus * jnp.outer(post, xp) - params.a_minus * jnp.outer(xq, pre)
-    weight = jnp.clip(weight + dw, params.w_min, params.w_max)
-    return STDPState(xp + pre, xq + post), weight
-
-
-def oja_update(weight: Array, x: Array, lr: float) -> Array:
-    """Oja's rule per row, batch-averaged: ``y = W x``, ``dW_i = lr <y_i (x - y_i W_i)>``.
-
-    Each row converges to the (unit-norm) leading principal direction of ``x`` (Oja 1982); for
-    a subspace, use :func:`hebbian_update`. ``weight [M, N]``, ``x [B, N]``.
-    """
-    y = x @ weight.T
-    b = x.shape[0]
-    return weight + lr * (y.T @ x - jnp.sum(y * y, axis=0)[:, None] * weight) / b
-
-
-def hebbian(weight: Array, pre: Array, post: Array, lr: float, decay: float = 0.0) -> Array:
-    """Plain Hebbian rule ``dW = lr <post pre^T> - decay W`` for ``pre [B, N]``, ``post [B, M]``."""
-    return weight + lr * post.T @ pre / pre.shape[0] - decay * weight

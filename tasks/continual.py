@@ -49,7 +49,6 @@ import json
 import os
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -57,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from neuro.io import load_pytree, save_pytree
+from neuro.io import digest, load_checkpoint, run_identity, save_checkpoint
 from neuro.models import spiking_mlp as smlp
 from neuro.optim import (
     EWCState,
@@ -353,8 +352,24 @@ def _optimizer(rc: RunConfig, net, modules, schedule, hebb_lr):
     return optax.chain(sgd, *floor)
 
 
+def _data_fingerprint(stream: TaskStream) -> str:
+    """Digest of every task's arrays (a permuted view by its base data and permutation, each
+    shared base hashed once)."""
+    seen: dict[int, str] = {}
+    parts = []
+    for t in stream.tasks:
+        for x in (t.x_train, t.y_train, t.x_test, t.y_test):
+            for a in ((x.base, x.perm) if isinstance(x, PermutedView) else (x,)):
+                if id(a) not in seen:
+                    seen[id(a)] = digest(np.asarray(a))
+                parts.append(seen[id(a)])
+        parts.append(f"{t.head}:{t.name}")
+    return digest(parts)
+
+
 def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
                   checkpoint: str | os.PathLike | None = None,
+                  force_restart: bool = False,
                   progress: bool = False) -> dict[str, Any]:
     """Train ``rc.method`` on ``stream`` task after task; return metrics and the matrix R.
 
@@ -387,12 +402,12 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
     if rc.method == "ewc":
         state = state._replace(fisher=jax.tree_util.tree_map(jnp.zeros_like,
                                                              ewc_state(net, None).anchor))
-    ident = _identity(stream, rc)
+    # the data set's fingerprint too: another IDX folder of the same size is another run
+    ident = run_identity(run=_identity(stream, rc), data=_data_fingerprint(stream))
     start, elapsed, gpm_k = 0, 0.0, [0] * n_mod
-    if checkpoint is not None and Path(checkpoint).exists():
-        loaded, meta = load_pytree(checkpoint, state)
-        if meta.get("identity") != ident:
-            raise ValueError(f"checkpoint {checkpoint} belongs to a different run configuration")
+    found = load_checkpoint(checkpoint, state, identity=ident, force_restart=force_restart)
+    if found is not None:
+        loaded, meta = found
         state = loaded._replace(acc=np.asarray(loaded.acc), baseline=np.asarray(loaded.baseline))
         start, elapsed, gpm_k = meta["done"], meta["seconds"], meta["gpm_k"]
 
@@ -442,8 +457,8 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
             fisher = _ewc_fisher(loss, net, task, stream, rc, state.fisher, t)
         state = RunState(net, opt_state, gpm, fisher, acc_mat, state.baseline)
         if checkpoint is not None:
-            save_pytree(checkpoint, state, identity=ident, done=t + 1,
-                        seconds=elapsed + time.perf_counter() - t0, gpm_k=gpm_k)
+            save_checkpoint(checkpoint, state, identity=ident, done=t + 1,
+                            seconds=elapsed + time.perf_counter() - t0, gpm_k=gpm_k)
     if bar is not None:
         bar.close()
     seconds = elapsed + time.perf_counter() - t0
