@@ -164,6 +164,7 @@ def main() -> None:
         lines = [ln for ln in out.strip().splitlines() if ln.startswith("{")]
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                         str(tmp / "tree")], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
         if old.returncode or not lines:
             print(f"# revision {args.compare} failed (exit {old.returncode})")
         else:
