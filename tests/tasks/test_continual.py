@@ -121,6 +121,7 @@ def test_checkpoint_resume_reproduces_the_run(digits, tmp_path, monkeypatch):
         cl.run_continual(stream, other, checkpoint=ckpt)
 
 
+@pytest.mark.slow
 def test_network_stream_on_a_recurrent_sparse_network(digits):
     """run_network_stream on any Network: HLOP circuits follow the schedule on the input,
     sparse recurrent and readout projections; GPM bases grow; the matrix is lower-triangular."""
