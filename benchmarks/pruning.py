@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 
 from neuro.io import save_json
-from neuro.prune import METHODS
-from neuro.tasks.pruning import TASKS, format_table, run_experiment, summarise
+from neuro.tasks.pruning import METHODS, TASKS, format_table, run_experiment, summarise
 
 
 def main() -> None:
@@ -24,7 +23,8 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     ap.add_argument("--methods", nargs="+", default=["lnp", "activity", "random", "magnitude"],
                     choices=[m for m in METHODS if m != "none"],
-                    help="lnp-network: LNP with the whole-state linearisation")
+                    help="lnp-*: LNP ablations (neuro.tasks.pruning.LNP_VARIANTS); the baselines "
+                         "match the first LNP method's neuron and synapse counts")
     ap.add_argument("--json", default=None, help="write the rows to this file")
     args = ap.parse_args()
     rows = run_experiment(seeds=tuple(range(args.seeds)), n=args.neurons, scale=args.scale,
