@@ -645,11 +645,12 @@ def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
     the defensive mixture of :func:`mixed_scores` (0 = the rule as specified).
 
     Options for the parts the paper leaves open (project design; defaults = the rule as
-    specified): ``max_gain`` caps the ``1/p`` rescaling of steps 3 and 6
-    (:func:`sample_synapses`; ``1`` = no rescaling); ``spectral_radius`` rescales the final
-    recurrent weights (after step 6, before the timescale search) to this spectral radius, or to
-    the dense network's with ``"dense"`` (the sampled matrix's radius drifts with the kept
-    neurons and the rescaling; the dense network's radius is the designed operating point)."""
+    specified): ``max_gain`` caps the ``1/p`` rescaling of each sampling pass of steps 3 and 6
+    (:func:`sample_synapses`; ``1`` = no rescaling; two passes can compound the cap);
+    ``spectral_radius`` rescales the final recurrent weights (after step 6, before the timescale
+    search) to this spectral radius, or to the dense network's with ``"dense"`` (the sampled
+    matrix's radius drifts with the kept neurons and the rescaling; the dense network's radius
+    is the designed operating point)."""
     check_positive("sigma", sigma)
     if max_gain is not None and (not np.isfinite(max_gain) or max_gain < 1.0):
         raise ValueError(f"max_gain must be None or a number >= 1 (1 = no rescaling); "
@@ -725,7 +726,8 @@ def spectral_radius_of(w: np.ndarray) -> float:
 
 def max_weight_gain(w: np.ndarray, keep: np.ndarray, w_pruned: np.ndarray) -> float:
     """Largest ``|w_pruned_ij| / |w_ij|`` over the kept synapses that exist in the dense ``w``
-    (the amplification left by the ``1/p`` rescaling; edges added by step 5 are not counted)."""
+    (the amplification left by the ``1/p`` rescaling; an edge that step 5 re-adds where the dense
+    network had a weaker synapse counts too, so ``max_gain=1`` can report slightly above 1)."""
     sub = np.asarray(w, np.float64)[np.ix_(keep, keep)]
     both = (sub != 0) & (np.asarray(w_pruned) != 0)
     return float(np.max(np.abs(w_pruned[both] / sub[both]))) if both.any() else 0.0
