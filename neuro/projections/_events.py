@@ -127,12 +127,17 @@ def _select(words: Array, counts: Array, incl: Array, start: Array, size: int, f
     return jnp.where(w < n_words, wc * 32 + bit, fill)
 
 
+def _env_allows_native() -> bool:
+    """``NEURO_EVENT_KERNEL=jax`` makes ``kernel="auto"`` use the pure-JAX reference."""
+    return os.environ.get("NEURO_EVENT_KERNEL", "auto") != "jax"
+
+
 def _native_applies(layout: Layout, delays) -> bool:
     if layout.kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}; got {layout.kernel!r}")
     if layout.kernel == "jax" or delays is not None:
         return False
-    if layout.kernel == "auto" and os.environ.get("NEURO_EVENT_KERNEL", "auto") == "jax":
+    if layout.kernel == "auto" and not _env_allows_native():
         return False
     if not _native.available():
         if layout.kernel == "native":
