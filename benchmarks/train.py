@@ -7,9 +7,14 @@ time-averaged readout; Adam (lr 1e-3). Inputs are Bernoulli spikes of density 5 
 One *step* is forward + backward + Adam update. Every implementation runs in its own subprocess
 (so peak memory, ``ru_maxrss``, is per implementation), in the same invocation:
 
-* ``neuro``: ``neuro.models.rsnn`` (fused layer, ``neuro.fast_rnn``, ``sparse_inputs=True``:
-  event-driven input products when Numba is installed) + ``neuro.train.Trainer``
-* ``neuro-dense``: the same with dense products (``sparse_inputs=False``, no Numba needed)
+* ``neuro``: a ``neuro.network.Network`` (LIF population, dense input projection, recurrent
+  dense projection with ``backend="fused-event"``: :mod:`neuro.fast_rnn` with event-driven
+  products when Numba is installed, leaky readout) run by ``neuro.run.scan_steps`` and trained by
+  ``neuro.train.Trainer``
+* ``neuro-dense``: the same with ``backend="fused"`` (dense products, no Numba needed)
+* ``neuro@REV`` (with ``--baseline REV``): the ``neuro`` worker of this script as it was at git
+  revision ``REV`` (e.g. ``dbe7d37``, before the Network redesign), run on that revision's
+  package (``git archive`` into a temporary directory, on ``PYTHONPATH``)
 * ``jax``: a bare-JAX ``lax.scan`` (input projection hoisted out of the loop), ``jax.grad``, optax
 * ``spyx``: Spyx (flax.nnx) ``RLIF`` + ``LI`` with ``spyx.nn.run``, input projection hoisted
 * ``brainstate``: brainstate ``ParamState``/``HiddenState`` module, ``for_loop``, braintools Adam
@@ -21,7 +26,8 @@ Peers missing from this interpreter run under ``--peers-python`` (default ``$NEU
 ``--long`` adds the memory-saving mode: neuro at T = 1000 with
 ``remat_chunk`` (and without, for comparison), reporting peak memory against the 4 GB goal.
 
-Usage: ``python benchmarks/train.py [--steps 20] [--only neuro,spyx] [--long] [--json]``
+Usage: ``python benchmarks/train.py [--steps 20] [--only neuro,spyx] [--baseline dbe7d37] [--long]
+[--json]``
 """
 
 from __future__ import annotations
@@ -98,37 +104,40 @@ def worker_neuro(d, n_steps, remat_chunk=None, sparse=True):
     import jax.numpy as jnp
     import optax
 
+    from neuro._pytree import replace
     from neuro.fast_rnn import events_available
-    from neuro.layers import Dense, LeakyReadout, Recurrent
-    from neuro.models.rsnn import RSNN
-    from neuro.models.rsnn import run as rsnn_run
+    from neuro.network import network, population
     from neuro.neurons import lif
+    from neuro.projections import dense
+    from neuro.readouts import leaky
+    from neuro.run import scan_steps
     from neuro.train import Trainer, cross_entropy, masked, readout_logits, trainable_mask
 
     # u_t = beta v_{t-1} + I_t: neuro's LIF scales the input by (1 - beta) R, so R = 1/(1 - beta);
     # the readout's (1 - kappa) factor is likewise folded into its weights.
     neuron = lif(tau=TAU, v_th=V_TH, resistance=1.0 / (1.0 - BETA), dt=DT, reset="soft",
                  surrogate_fn="arctan")
-    layer = Recurrent(jnp.asarray(d["w_in"]), jnp.asarray(d["w_rec"]), jnp.asarray(d["b_in"]),
-                      neuron, self_connections=True)
-    readout = LeakyReadout(Dense(jnp.asarray(d["w_out"]) / (1.0 - KAPPA),
-                                 jnp.asarray(d["b_out"]) / (1.0 - KAPPA)),
-                           jnp.asarray(TAU_OUT), DT)
-    params = RSNN(layer, readout)
+    proj_in = replace(dense("x", "h", d["w_in"], bias=True), b=jnp.asarray(d["b_in"]))
+    proj_rec = dense("h", "h", d["w_rec"], backend="fused-event" if sparse else "fused")
+    readout = leaky("h", w=d["w_out"] / (1.0 - KAPPA), tau=TAU_OUT, dt=DT)
+    readout = replace(readout, b=jnp.asarray(d["b_out"]) / (1.0 - KAPPA))
+    net = network({"h": population(neuron, N_REC)}, {"in": proj_in, "rec": proj_rec},
+                  readouts={"y": readout}, inputs={"x": N_IN})
 
-    def loss_fn(p, batch, key):
+    def loss_fn(n, batch, key):
         xs, labels = batch
-        rec = rsnn_run(p, xs, remat_chunk=remat_chunk, sparse_inputs=sparse)
-        loss, acc = cross_entropy(readout_logits(rec["readout"]), labels)
-        return loss, {"rate": rec["spikes"].mean()}
+        _, rec = scan_steps(n, n.init_state(xs.shape[1]), xs, monitors=("spikes.h", "readout.y"),
+                            remat_chunk=remat_chunk)
+        loss, acc = cross_entropy(readout_logits(rec["readout.y"]), labels)
+        return loss, {"rate": rec["spikes.h"].mean()}
 
     # Weights and biases train (the package default mask); tau, thresholds etc. stay fixed.
-    trainer = Trainer(loss_fn, masked(optax.adam(LR), trainable_mask(params)))
-    opt_state = trainer.init(params)
+    trainer = Trainer(loss_fn, masked(optax.adam(LR), trainable_mask(net)))
+    opt_state = trainer.init(net)
     batch = (jnp.asarray(d["x"]), jnp.asarray(d["y"]))
     key = jax.random.PRNGKey(0)
     rss_setup = maxrss_mb()
-    step = lambda: trainer.update(params, opt_state, batch, key)
+    step = lambda: trainer.update(net, opt_state, batch, key)
     compile_s, times = time_steps(step, n_steps, jax.block_until_ready)
     first = step()[2]  # metrics of the loss at the initial parameters
     return {"loss": float(first["loss"]), "rate": float(first["rate"]), "compile_s": compile_s,
@@ -392,16 +401,35 @@ def _can_import(python: str, module: str) -> bool:
     return r.returncode == 0
 
 
+def _checkout(rev: str, dest: str) -> str:
+    """The package at git revision ``rev`` unpacked into ``dest``, importable from ``dest`` (the
+    ``neuro.models`` / ``neuro.tasks`` package directories of pyproject.toml become links)."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    archive = subprocess.run(["git", "-C", repo, "archive", rev], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
+    for sub in ("models", "tasks"):
+        link = os.path.join(dest, "neuro", sub)
+        if os.path.isdir(os.path.join(dest, sub)) and not os.path.exists(link):
+            os.symlink(os.path.join("..", sub), link)
+    return dest
+
+
 def _run_worker(python: str, name: str, data: str, steps: int, remat: int | None,
-                timeout: float) -> dict:
+                timeout: float, root: str | None = None) -> dict:
+    """Run one worker in a subprocess; ``root``: a checkout whose script and package it uses."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
-    cmd = [python, os.path.abspath(__file__), "--worker", name, "--data", data, "--steps",
-           str(steps), "--out", out]
+    script = os.path.abspath(__file__) if root is None else os.path.join(root, "benchmarks",
+                                                                          "train.py")
+    cmd = [python, script, "--worker", name, "--data", data, "--steps", str(steps), "--out", out]
     if remat:
         cmd += ["--remat-chunk", str(remat)]
+    env = None
+    if root is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     try:
@@ -438,6 +466,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--timeout", type=float, default=1200.0)
     ap.add_argument("--threads", type=int, default=0,
                     help="limit XLA and torch to this many threads (0: library defaults)")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also time the neuro worker of git revision REV (e.g. dbe7d37)")
     ap.add_argument("--json", action="store_true")
     # worker mode (internal)
     ap.add_argument("--worker", choices=IMPLEMENTATIONS)
@@ -490,6 +520,17 @@ def main(argv=None) -> dict:
             print(f"  neuro: event-driven kernels {'on' if res['events'] else 'off (no numba)'}",
                   file=sys.stderr)
         print(f"  {name}: done", file=sys.stderr)
+        if name == "neuro" and args.baseline:
+            key = f"neuro@{args.baseline}"
+            try:
+                root = _checkout(args.baseline, tempfile.mkdtemp(prefix="neuro-baseline-"))
+            except subprocess.CalledProcessError as err:
+                results[key] = {"error": f"git archive {args.baseline} failed: {err}"}
+            else:
+                res = _run_worker(sys.executable, "neuro", data, args.steps, None, args.timeout,
+                                  root=root)
+                results[key] = _summary(res) if "error" not in res else res
+            print(f"  {key}: done", file=sys.stderr)
 
     if args.long:
         long_data = os.path.join(tmp, "long.npz")

@@ -19,7 +19,7 @@ import numpy as np
 
 from neuro import prune
 from neuro.dynamics import lyapunov_spectrum, plot_lyapunov
-from neuro.models.hrsnn import hrsnn, spiking_step
+from neuro.models.hrsnn import hrsnn
 from neuro.tasks.prediction import evaluate, make_series
 
 
@@ -51,13 +51,13 @@ def main() -> None:
     drive = prune.noise_drive(jax.random.PRNGKey(1), 1500, 3)
     series = make_series("lorenz", scale=scale)
     pruned = prune.lnp(dense, jax.random.PRNGKey(2), trials=trials, probe_steps=600)
-    rand = prune.random_prune(dense, np.random.default_rng(0), pruned.net.num_neurons,
-                              pruned.net.num_synapses)
+    rand = prune.random_prune(dense, np.random.default_rng(0), pruned.net.num_neurons(),
+                              pruned.net.num_synapses())
     for name, net in (("dense", dense), ("LNP", pruned.net), ("random", rand.net)):
         lam = prune.max_lyapunov(net, drive).lambda_max
-        score = evaluate(spiking_step, net, series).nrmse
-        w1 = prune.spectrum_distance(dense.w_rec, net.w_rec)
-        print(f"{name:7s} neurons {net.num_neurons:4d} synapses {net.num_synapses:6d} "
+        score = evaluate(net, series).nrmse
+        w1 = prune.spectrum_distance(prune.recurrent_weights(dense), prune.recurrent_weights(net))
+        print(f"{name:7s} neurons {net.num_neurons():4d} synapses {net.num_synapses():6d} "
               f"lambda_max {lam:+.4f}/ms  NRMSE {score:.4f}  eig-W1 {w1:.3f}")
     print("figure:", args.out)
 

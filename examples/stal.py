@@ -26,8 +26,9 @@ import optax
 from sklearn.metrics import matthews_corrcoef
 
 from neuro import encoders as enc
-from neuro.models import rsnn as rsnn_model
+from neuro.models.rsnn import rsnn
 from neuro.neurons import lif
+from neuro.run import scan_steps
 from neuro.train import Trainer, cross_entropy, readout_logits
 
 
@@ -48,21 +49,25 @@ def make_signals(n: int, omega: int, seed: int) -> tuple[np.ndarray, np.ndarray]
 def loss_fn(p, batch, key):
     """Cross-entropy of the time-averaged readout; ``batch = (x [n, omega, c psi], labels)``."""
     xs, labels = batch
-    rec = rsnn_model.run(p, jnp.swapaxes(xs, 0, 1))
-    loss, acc = cross_entropy(readout_logits(rec["readout"]), labels)
+    loss, acc = cross_entropy(readout_logits(_readout(p, jnp.swapaxes(xs, 0, 1))), labels)
     return loss, {"accuracy": acc}
 
 
+def _readout(net, xs):
+    """The readout ``[T, B, 2]`` of the network on time-major ``xs``."""
+    return scan_steps(net, net.init_state(xs.shape[1]), xs, monitors="readout.y")[1]["readout.y"]
+
+
 TRAINER = Trainer(loss_fn, optax.adam(5e-3))  # one compiled step, shared by the three codes
-_run = jax.jit(rsnn_model.run)
+_run = jax.jit(_readout)
 
 
 def classify(spikes_tr, y_tr, spikes_te, y_te, *, hidden, epochs, seed) -> float:
     """Train a recurrent LIF network on time-major spikes ``[omega, n, c psi]``; return MCC."""
     n_in = spikes_tr.shape[-1]
     neuron = lif(tau=-1.0 / np.log(0.9), v_th=1.0, reset="soft", surrogate_fn="arctan")
-    params = rsnn_model.rsnn(jax.random.PRNGKey(seed), n_in, hidden, 2, neuron=neuron,
-                             in_gain=6.0, rec_gain=1.0, readout_tau=10.0)
+    params = rsnn(jax.random.PRNGKey(seed), n_in, hidden, 2, neuron=neuron, in_gain=6.0,
+                  rec_gain=1.0, readout_tau=10.0)
 
     # Class weights would also do; oversampling keeps the loss the plain cross-entropy.
     rng = np.random.default_rng(seed)
@@ -71,8 +76,7 @@ def classify(spikes_tr, y_tr, spikes_te, y_te, *, hidden, epochs, seed) -> float
     idx = np.concatenate([np.arange(len(y_tr)), extra])
     x_bal = np.swapaxes(spikes_tr, 0, 1)[idx]
     params, _, _ = TRAINER.fit(params, x_bal, y_tr[idx], epochs=epochs, batch_size=32, seed=seed)
-    rec = _run(params, jnp.asarray(spikes_te))
-    pred = np.asarray(jnp.argmax(readout_logits(rec["readout"]), axis=-1))
+    pred = np.asarray(jnp.argmax(readout_logits(_run(params, jnp.asarray(spikes_te))), axis=-1))
     return float(matthews_corrcoef(y_te, pred))
 
 

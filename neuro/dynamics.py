@@ -22,8 +22,10 @@ A zero ``R_ii`` (a rank-deficient step, e.g. ``k`` above the rank of ``J``) cont
 Spiking networks have a discontinuous map (the Heaviside spike), whose Jacobian is zero almost
 everywhere; as lnp.md §4 prescribes (project design), the spectrum of a spiking network is the
 spectrum of its *smoothed map*, in which ``H`` is replaced by ``sigmoid(beta_s (v - V_th)/V_th)`` in
-the spike output and in the reset, driven by the same input sequence (``beta_s = 4``). Model modules
-provide that map (e.g. :func:`neuro.models.hrsnn.smoothed_step`).
+the spike output and in the reset, driven by the same input sequence (``beta_s = 4``).
+:func:`smoothed` gives that map for a :class:`~neuro.network.Network` of one LIF population
+(:func:`smoothed_step`: ``u_{t-1} -> u_t`` on the pre-reset potential, computed by the network's
+own step with the smoothed spikes as the presynaptic activity).
 
 Linearisation helpers: :func:`jacobian` (dense ``J_t``), :func:`jacobian_diagonals` (``diag J_t``
 along a trajectory), :func:`local_rates` (the per-unit proxy ``mean_t log|J_t,ii| / dt`` of lnp.md
@@ -46,6 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from neuro._pytree import pytree_dataclass, replace, static_field
+from neuro.neurons._firing import surrogate_argument
 from neuro.run import num_steps
 
 Map = Callable[[Any, Any, Any], Any]
@@ -167,6 +171,108 @@ def lambda_max(f: Map, state0: Any, inputs: Any, **kwargs: Any) -> float:
     return lyapunov_spectrum(f, state0, inputs, k=1, **kwargs).lambda_max
 
 
+# --------------------------------------------------------------------------- smoothed map
+
+@pytree_dataclass
+class Smoothed:
+    """The smoothed map of a one-population LIF Network (see :func:`smoothed`)."""
+
+    net: Any
+    population: str = static_field()
+    beta: float = static_field(default=4.0)
+
+    @property
+    def neuron(self) -> Any:
+        return self.net.populations[self.population].neuron
+
+    @property
+    def size(self) -> int:
+        return self.net.populations[self.population].size
+
+    def spikes(self, u: jax.Array) -> jax.Array:
+        """The smoothed spike ``s(u) = sigmoid(beta x(u))``, ``x`` the neuron's surrogate
+        argument (``(u - V_th)/V_th`` for ``scale="threshold"``)."""
+        n = self.neuron
+        return jax.nn.sigmoid(self.beta * surrogate_argument(u, n.v_th, n.v_reset, n.scale))
+
+    def gain(self, u: jax.Array) -> jax.Array:
+        """``ds/du`` (``beta s (1 - s) / V_th`` for ``scale="threshold"``)."""
+        n = self.neuron
+        s = self.spikes(u)
+        scale = {"reset": n.v_th - n.v_reset, "threshold": n.v_th, "none": 1.0}[n.scale]
+        return self.beta / scale * s * (1.0 - s)
+
+    def pre_reset(self, v: jax.Array, z: jax.Array) -> jax.Array:
+        """The pre-reset potential ``u`` from a spiking run's post-reset ``v`` and spikes ``z``."""
+        n = self.neuron
+        if n.reset == "soft":
+            return v + (n.v_th - n.v_reset) * z
+        if n.reset == "none":
+            return v
+        raise ValueError("the pre-reset potential of a hard reset is not recoverable from v")
+
+
+def smoothed(net: Any, *, population: str | None = None, beta: float = 4.0) -> Smoothed:
+    """The smoothed map of ``net`` for Lyapunov analysis (lnp.md §4, project design).
+
+    In the spiking network, ``z_t = H(x(u_t))`` and the reset subtracts ``(V_th - V_reset) z_t``;
+    the smoothed map replaces ``H`` by ``sigmoid(beta x)`` in both places (it is *not* the
+    spiking network: it is its differentiable surrogate, whose Jacobian is non-zero)::
+
+        s_{t-1} = sigmoid(beta x(u_{t-1}))
+        u_t     = a (u_{t-1} - (V_th - V_reset) s_{t-1}) + (1 - a) R I_t(s_{t-1}, x_t)
+
+    ``I_t`` is what the network's projections deliver with ``s_{t-1}`` as the presynaptic
+    activity (graded values; dense projections are exact). Supported: one population of
+    :func:`neuro.neurons.lif` (soft or no reset, no refractoriness, no MPR), delta synapses, no
+    delays, no modulators (the state is then exactly ``u``); anything else raises.
+    """
+    if population is None:
+        if len(net.populations) != 1:
+            raise ValueError(f"smoothed: name the population; the network has "
+                             f"{sorted(net.populations)}")
+        population = next(iter(net.populations))
+    if population not in net.populations or len(net.populations) != 1:
+        raise ValueError(f"smoothed needs a network of one population; got "
+                         f"{sorted(net.populations)}")
+    pop = net.populations[population]
+    n = pop.neuron
+    if not all(hasattr(n, a) for a in ("v_th", "v_reset", "scale", "reset", "leak")):
+        raise ValueError(f"smoothed needs LIF neurons (neuro.neurons.lif); got {type(n).__name__}")
+    if n.reset not in ("soft", "none") or n.n_ref or n.mpr is not None:
+        raise ValueError("smoothed supports soft or no reset without refractoriness or MPR; got "
+                         f"reset={n.reset!r}, refractory_steps={n.n_ref}, mpr={n.mpr!r}")
+    if pop.synapse is not None or net.modulators:
+        raise ValueError("smoothed supports delta synapses and no modulators")
+    for name, proj in net.projections.items():
+        if getattr(proj, "delay", 0) or getattr(proj, "delays", None) is not None:
+            raise ValueError(f"smoothed supports projections without delay; {name!r} has one")
+    if not beta > 0:
+        raise ValueError(f"beta must be positive; got {beta}")
+    return Smoothed(net, population, float(beta))
+
+
+def smoothed_step(m: Smoothed, u: jax.Array, x: Any) -> jax.Array:
+    """One step ``u_{t-1} -> u_t`` of the smoothed map (:func:`smoothed`); a module-level map
+    for :func:`lyapunov_spectrum` (``params=m``)."""
+    net, p = m.net, m.population
+    n = m.neuron
+    s = m.spikes(u)
+    v = u - (n.v_th - n.v_reset) * s if n.reset == "soft" else u
+    free = replace(net, populations={p: replace(net.populations[p],
+                                                neuron=replace(n, reset="none"))})
+    state = net.init_state(u.shape[:-1], dtype=u.dtype)
+    state = state._replace(neurons={p: state.neurons[p]._replace(v=v)}, z={p: s})
+    new, _ = free.step(state, x)
+    return new.neurons[p].v  # reset "none": the pre-reset potential
+
+
+def initial_potential(m: Smoothed, batch: tuple[int, ...] = ()) -> jax.Array:
+    """The pre-reset potential of the network at rest."""
+    n = m.neuron
+    return jnp.broadcast_to(n.v_rest, (*batch, m.size)).astype(jnp.result_type(float))
+
+
 # --------------------------------------------------------------------------- linearisation
 
 @functools.partial(jax.jit, static_argnames=("f",))
@@ -262,3 +368,155 @@ def plot_lyapunov(result: LyapunovResult, path: str, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- any Network
+
+JACOBIANS = ("smoothed", "surrogate")
+
+
+def smoothed_network(net: Any) -> Any:
+    """``net`` with every spike ``H(x)`` replaced by the antiderivative ``G(x)`` of its surrogate
+    (``sigmoid(alpha x)`` for the default surrogate: lnp.md §4's smoothed map with
+    ``beta_s = alpha``), in the output and wherever the neuron reuses it (reset, adaptation).
+
+    Neurons whose step does not go through :func:`neuro.spikes.spike` alone (refractory counters,
+    the conductance LIF's strict threshold and clamp, DSR) have no smoothed map and are refused:
+    analyse them with ``jacobian="surrogate"``.
+    """
+    from neuro.spikes import smoothed as smooth_surrogate
+
+    populations = {}
+    for name, pop in net.populations.items():
+        neuron = pop.neuron
+        kind = type(neuron).__name__
+        if not hasattr(neuron, "surrogate") or kind in ("ConductanceLIF", "DSRLIF") or \
+                getattr(neuron, "n_ref", 0):
+            raise ValueError(f"population {name!r} ({kind}) has no smoothed map (it needs a "
+                             "neuron whose spikes all go through neuro.spikes.spike, without "
+                             "refractoriness); use jacobian='surrogate'")
+        populations[name] = replace(pop, neuron=replace(neuron,
+                                                        surrogate=smooth_surrogate(neuron.surrogate)))
+    return replace(net, populations=populations)
+
+
+def _network_map(net: Any, state: Any, x: Any) -> Any:
+    return net.step(state, x)[0]
+
+
+def _split_state(state: Any) -> tuple[jax.Array, Callable, Any]:
+    from neuro._pytree import partition
+
+    diff, rest = partition(state)
+    flat, unravel = ravel_pytree(diff)
+    return flat, unravel, rest
+
+
+def state_index(state: Any, select: Callable[[Any], Any]) -> np.ndarray:
+    """Positions in the flat float state (the vector the Jacobians act on) of the leaf
+    ``select(state)``, e.g. ``lambda s: s.neurons["e"].v``."""
+    from neuro._pytree import combine
+
+    flat, unravel, rest = _split_state(state)
+    labels = combine(unravel(jnp.arange(flat.shape[0], dtype=flat.dtype)), rest)
+    target = select(labels)
+    if not hasattr(target, "dtype") or not jnp.issubdtype(target.dtype, jnp.floating):
+        raise ValueError("select must return a float leaf of the state")
+    return np.asarray(target).reshape(-1).astype(np.int64)
+
+
+def _map_for(net: Any, jacobian: str) -> Any:
+    if jacobian not in JACOBIANS:
+        raise ValueError(f"jacobian must be one of {JACOBIANS}; got {jacobian!r}")
+    return smoothed_network(net) if jacobian == "smoothed" else net
+
+
+@functools.partial(jax.jit, static_argnames=("every",))
+def _network_jacobians(net, state0, inputs, every):
+    flat0, unravel, rest0 = _split_state(state0)
+    from neuro._pytree import combine, partition
+
+    def f(flat, rest, x):
+        new = net.step(combine(unravel(flat), rest), x)[0]
+        diff, rest = partition(new)
+        return ravel_pytree(diff)[0], rest
+
+    def one(carry, x):
+        flat, rest = carry
+        return f(flat, rest, x), (flat, rest)
+
+    _, (traj, rests) = jax.lax.scan(one, (flat0, rest0), inputs)
+    pick = lambda a: a[::every]
+    xs = jax.tree_util.tree_map(pick, inputs)
+    return jax.vmap(lambda s, r, x: jax.jacfwd(lambda u: f(u, r, x)[0])(s))(
+        pick(traj), jax.tree_util.tree_map(pick, rests), xs)
+
+
+def network_jacobians(net: Any, inputs: Any, *, jacobian: str, state0: Any = None,
+                      every: int = 10) -> np.ndarray:
+    """Full-state Jacobians ``J_t = d s_t / d s_{t-1}`` ``[T / every, S, S]`` of any Network along
+    its trajectory driven by ``inputs`` (every ``every``-th step). ``s`` is the flat vector of all
+    float state (membranes, adaptation, synaptic traces, delay lines, modulator states, last
+    spikes; integer counters are carried, not differentiated). ``jacobian="smoothed"``: the
+    Jacobian of :func:`smoothed_network` along its own trajectory; ``"surrogate"``: the Jacobian
+    that the surrogate gradients define along the spiking trajectory."""
+    net = _map_for(net, jacobian)
+    state0 = net.init_state() if state0 is None else state0
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive int; got {every!r}")
+    return np.asarray(_network_jacobians(net, state0, inputs, every))
+
+
+@functools.partial(jax.jit, static_argnames=("k", "burn_in"))
+def _network_spectrum_core(net, state0, inputs, key, k, burn_in):
+    from neuro._pytree import combine, partition
+
+    flat0, unravel, rest0 = _split_state(state0)
+    q0, _ = jnp.linalg.qr(jax.random.normal(key, (flat0.shape[0], k), flat0.dtype))
+
+    def f(flat, rest, x):
+        new = net.step(combine(unravel(flat), rest), x)[0]
+        diff, rest = partition(new)
+        return ravel_pytree(diff)[0], rest
+
+    def step(carry, x):
+        flat, rest, q = carry
+        (new, rest_new), jvp = jax.linearize(lambda u: f(u, rest, x), flat)
+        m = jax.vmap(lambda col: jvp(col)[0], in_axes=1, out_axes=1)(q)
+        q, r = jnp.linalg.qr(m)
+        d = jnp.diagonal(r)
+        sign = jnp.where(d < 0, -1.0, 1.0).astype(q.dtype)
+        q = q * sign[None, :]
+        tiny = jnp.finfo(q.dtype).tiny
+        return (new, rest_new, q), jnp.log(jnp.maximum(jnp.abs(d), tiny))
+
+    (flat, rest, _), logs = jax.lax.scan(step, (flat0, rest0, q0), inputs)
+    return combine(unravel(flat), rest), logs[burn_in:]
+
+
+def network_spectrum(net: Any, inputs: Any, *, jacobian: str, k: int = 1, dt: float | None = None,
+                     burn_in: int = 500, key: jax.Array | None = None, state0: Any = None,
+                     num_records: int = 200) -> LyapunovResult:
+    """The ``k`` largest Lyapunov exponents of any Network driven by ``inputs`` over its whole
+    float state (see :func:`network_jacobians` for ``jacobian``; QR method of the module
+    docstring). ``dt`` defaults to the first population's ``dt`` (exponents per ms)."""
+    net_map = _map_for(net, jacobian)
+    state0 = net_map.init_state() if state0 is None else state0
+    if dt is None:
+        dt = float(next(iter(net.populations.values())).neuron.dt)
+    n_state = _split_state(state0)[0].shape[0]
+    if not isinstance(k, int) or not 1 <= k <= n_state:
+        raise ValueError(f"k must be an int in [1, {n_state}] (the float state size); got {k!r}")
+    total = num_steps(inputs)
+    if not isinstance(burn_in, int) or not 0 <= burn_in < total:
+        raise ValueError(f"burn_in must be an int in [0, {total}); got {burn_in!r}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    final, logs = _network_spectrum_core(net_map, state0, inputs, key, k, burn_in)
+    logs = np.asarray(logs, np.float64)
+    steps = logs.shape[0]
+    cum = np.cumsum(logs, axis=0)
+    exps = cum[-1] / (steps * dt)
+    order = np.argsort(-exps, kind="stable")
+    idx = np.unique(np.linspace(1, steps, min(num_records, steps)).astype(int))
+    running = cum[idx - 1] / (idx[:, None] * dt)
+    return LyapunovResult(exps[order], running[:, order], idx * dt, final)

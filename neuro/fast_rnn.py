@@ -1,4 +1,22 @@
-"""Fused recurrent spiking layer with a hand-written backward pass (BPTT, fewer and larger matmuls).
+"""Fused backend of a recurrent projection: the whole recurrent layer with a hand-written backward
+pass (BPTT with fewer and larger matmuls).
+
+It is a *backend of a part*: a recurrent :func:`neuro.projections.dense` projection built with
+``backend="fused"`` (or ``"fused-event"``) makes :func:`neuro.run.scan_steps` (and so
+:func:`neuro.run.simulate` and every loss under :class:`neuro.train.Trainer`) compute the run of
+its network here instead of by one ``Network.step`` per time step. The values are those of the
+reference (tests/models/test_rsnn.py checks spikes, readouts and gradients against plain autodiff
+of the same Network with ``backend="xla"``). :func:`fused_scan` applies when the network has the
+recurrent-layer pattern
+
+* one population ``p`` with delta synapses (no kinetics) and one channel, any neuron of
+  :mod:`neuro.neurons` with a current drive;
+* one dense projection from a network input to ``p`` and one dense recurrent projection ``p -> p``
+  (the fused one), both without delay; no modulators; any number of leaky readouts of ``p``;
+
+and the monitors ask only for what it computes (``spikes``, ``readout``, or their dotted paths)
+with ``every = 1``. Other monitors (``v``) make the loop take the reference step (same values).
+A fused projection in a network without this pattern is an error, never a silent fallback.
 
 Forward, for any neuron of ``neuro.neurons`` (a pure ``step(params, state, I) -> (state, z)``)::
 
@@ -45,6 +63,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+from neuro.readouts import Leaky
 
 Array = jax.Array
 NeuronStep = Callable[[Any, Any, Array], tuple[Any, Array]]
@@ -168,3 +188,115 @@ def _bwd(step, events, residuals, cotangents):
 
 
 recurrent_layer.defvjp(_fwd, _bwd)
+
+
+# ----------------------------------------------------------------------------- network backend
+
+_SERVED = ("spikes", "readout")
+
+
+def _fused_projection(net: Any) -> tuple[str, Any] | None:
+    found = [(n, p) for n, p in net.projections.items()
+             if getattr(p, "backend", "xla") in ("fused", "fused-event")
+             and hasattr(p, "mask")]  # a Dense projection
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ValueError(f"only one projection may have a fused backend; got {[n for n, _ in found]}")
+    return found[0]
+
+
+def _pattern(net: Any, name: str, rec: Any) -> tuple[str, str, Any]:
+    """``(population, input projection name, input projection)``; raises naming what differs."""
+    def fail(why: str):
+        raise ValueError(f"projection {name!r} has backend={rec.backend!r}, which needs a network of "
+                         f"one population, one dense input projection and this recurrent one "
+                         f"(neuro.fast_rnn); {why}")
+
+    pop_name = rec.target
+    if len(net.populations) != 1:
+        fail(f"got populations {sorted(net.populations)}")
+    pop = net.populations[pop_name]
+    if pop.synapse is not None or pop.channels != 1:
+        fail("the population must have delta synapses and one channel")
+    if net.modulators:
+        fail(f"got modulators {sorted(net.modulators)}")
+    if rec.delay:
+        fail(f"the recurrent projection has delay {rec.delay}")
+    inputs = [(n, p) for n, p in net.projections.items() if n != name]
+    if len(inputs) != 1 or not hasattr(inputs[0][1], "mask") or \
+            inputs[0][1].source not in net.input_sizes:
+        fail(f"other projections: {[n for n, _ in inputs]} (need exactly one dense projection "
+             "from a network input)")
+    in_name, proj_in = inputs[0]
+    if proj_in.delay or proj_in.channel:
+        fail(f"the input projection {in_name!r} must have no delay and channel 0")
+    for r_name, readout in net.readouts.items():
+        if not isinstance(readout, Leaky):
+            fail(f"readout {r_name!r} is a {type(readout).__name__}, not a leaky readout")
+    return pop_name, in_name, proj_in
+
+
+def _served(monitors: Any) -> bool:
+    if monitors is None or callable(monitors):
+        return False
+    return all(m.split(".")[0] in _SERVED for m in monitors)
+
+
+def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: int | None
+               ) -> tuple[Any, dict] | None:
+    """The run of ``net`` by its fused recurrent projection: ``(final state, outputs)`` with the
+    outputs ``{"spikes": {p: [T, ...]}, "readout": {name: [T, ...]}}`` of every step, or ``None``
+    when ``net`` has no fused projection or the monitors need outputs the backend does not compute
+    (module docstring). Called by :func:`neuro.run.scan_steps`; ``every`` must be 1 there."""
+    found = _fused_projection(net)
+    if found is None:
+        return None
+    name, rec = found
+    pop_name, _, proj_in = _pattern(net, name, rec)
+    if not _served(monitors):
+        return None
+    xs = net._inputs(inputs)[proj_in.source]
+    neuron = net.populations[pop_name].neuron
+    events = rec.backend == "fused-event"
+    b = proj_in.b if proj_in.b is not None else jnp.zeros((proj_in.n_post,), proj_in.w.dtype)
+    w_in, w_rec = proj_in.weights, rec.weights
+    args = (type(neuron).step, events, neuron, w_in, b, w_rec)
+    carry0 = (state.neurons[pop_name], state.z[pop_name])
+    n_steps = xs.shape[0]
+    if remat_chunk is None or remat_chunk >= n_steps:
+        spikes, s_t, z_t = recurrent_layer(*args, xs, *carry0)
+    else:
+        if n_steps % remat_chunk:
+            raise ValueError(f"remat_chunk must divide the number of steps {n_steps}; "
+                             f"got {remat_chunk}")
+
+        @jax.checkpoint
+        def chunk(carry, x):
+            zs, s, z = recurrent_layer(*args, x, *carry)
+            return (s, z), zs
+
+        chunks = xs.reshape(n_steps // remat_chunk, remat_chunk, *xs.shape[1:])
+        (s_t, z_t), spikes = jax.lax.scan(chunk, carry0, chunks)
+        spikes = spikes.reshape(n_steps, *spikes.shape[2:])
+    readouts, ys = {}, {}
+    for r_name, readout in net.readouts.items():
+        readouts[r_name], ys[r_name] = _leaky_run(readout, state.readouts[r_name], spikes)
+    new = state._replace(neurons={**state.neurons, pop_name: s_t}, z={**state.z, pop_name: z_t},
+                         readouts=readouts)
+    return new, {"spikes": {pop_name: spikes}, "readout": ys}
+
+
+def _leaky_run(readout: Leaky, y0: Array, spikes: Array) -> tuple[Array, Array]:
+    """A leaky readout over a whole run: the product ``z_t W + b`` of all steps is one matmul
+    (it is linear in the spikes), then the filter ``y_t = kappa y_{t-1} + (1 - kappa) d_t``."""
+    k = readout.kappa
+    drive = spikes.astype(readout.w.dtype) @ readout.w + readout.b
+    if readout.scale_input:
+        drive = (1.0 - k) * drive
+
+    def leak(y, d):
+        y = k * y + d
+        return y, y
+
+    return jax.lax.scan(leak, y0, drive)

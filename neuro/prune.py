@@ -44,16 +44,21 @@ Baselines at equal neuron count and synapse count (lnp.md §6): :func:`activity_
 lowest-rate neurons of the *trained* dense network, measured on the task's training inputs, then
 the smallest-magnitude synapses), :func:`random_prune` (uniform; optional ``1/p`` rescaling) and
 :func:`magnitude_prune` (neurons of smallest total ``|in| + |out|`` weight, then a global ``|w|``
-threshold). Every method returns a new, smaller network built by ``net.subnetwork`` that runs in
-the same compiled step function (dense masked weights; the event-driven path can swap in later).
+threshold). Every method returns a new, smaller :class:`~neuro.network.Network` of the same parts
+(:func:`subnetwork`) that runs in the same loop.
 
-Networks are duck-typed (:class:`Prunable`), so this engine module does not import the models.
+Networks: a :class:`~neuro.network.Network` of one LIF population with a dense recurrent
+projection (``[pre, post]``; zero = no synapse) and a dense input projection, e.g.
+:func:`neuro.models.hrsnn.hrsnn`. Below ``W`` is the recurrent matrix written ``[post, pre]``
+(:func:`recurrent_weights`), ``W_in`` ``[N, D]``; the smoothed map is
+:func:`neuro.dynamics.smoothed` of the network. The E/I type of a neuron is the sign of its
+outgoing weights (Dale's law; :func:`dale_signs`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,43 +66,129 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
-from neuro.dynamics import lyapunov_spectrum
+from neuro._pytree import replace
+from neuro.dynamics import (
+    initial_potential,
+    local_rates,
+    lyapunov_spectrum,
+    network_jacobians,
+    network_spectrum,
+    smoothed,
+    smoothed_network,
+    smoothed_step,
+    state_index,
+)
+from neuro.network import Network, select_neurons
+from neuro.projections import Dense, Sparse, from_dense, sparse
 from neuro.run import simulate
 from neuro.validation import check_in_range, check_positive
 
-METHODS = ("lnp", "activity", "random", "magnitude", "none")
+METHODS = ("lnp", "lnp-network", "activity", "random", "magnitude", "none")
 
 
-class Prunable(Protocol):
-    """What pruning needs of a network (see :class:`neuro.models.hrsnn.HRSNN`)."""
+# ----------------------------------------------------------------------------- the network's parts
 
-    w_rec: jax.Array  # [N, N] post x pre; zero = no synapse
-    w_in: jax.Array  # [N, D]
-    tau: jax.Array  # [N] ms
-    sign: jax.Array  # [N] +1 excitatory / -1 inhibitory (presynaptic)
-    dt: float
+def _parts(net: Network, projection: str | None = None) -> tuple[str, str, Any]:
+    """``(population, projection name, projection)`` of the recurrent projection to prune:
+    ``projection`` by name, or the network's only population -> same population projection."""
+    if projection is None:
+        rec = [n for n, p in net.projections.items()
+               if p.source == p.target and p.source in net.populations]
+        if len(rec) != 1:
+            raise ValueError(f"name the recurrent projection to prune (projection=...); the "
+                             f"network has {rec or 'none'}")
+        projection = rec[0]
+    if projection not in net.projections:
+        raise ValueError(f"projection {projection!r} is not in the network "
+                         f"({sorted(net.projections)})")
+    proj = net.projections[projection]
+    if proj.source != proj.target or proj.source not in net.populations:
+        raise ValueError(f"projection {projection!r} must be recurrent (a population onto "
+                         f"itself); it goes {proj.source!r} -> {proj.target!r}")
+    if not isinstance(proj, Dense | Sparse) or proj.n_channels != 1 or proj.delay or \
+            getattr(proj, "delays", None) is not None:
+        raise ValueError(f"projection {projection!r} must be a one-channel Dense or Sparse "
+                         f"projection without delays to be pruned; got {type(proj).__name__}")
+    return proj.source, projection, proj
 
-    def init_state(self, batch: tuple[int, ...] = ()) -> Any: ...
-    def step(self, state: Any, x: jax.Array) -> tuple[Any, dict]: ...
-    def smoothed_step(self, state: Any, x: jax.Array) -> Any: ...
-    def soft_gain(self, u: jax.Array) -> jax.Array: ...
-    def subnetwork(self, keep: np.ndarray, w_rec: np.ndarray | None = None) -> Prunable: ...
-    def with_tau(self, tau: np.ndarray) -> Prunable: ...
+
+def recurrent_weights(net: Network, projection: str | None = None) -> np.ndarray:
+    """The recurrent weights ``[post, pre]`` (zero = no synapse) of the pruned projection."""
+    proj = _parts(net, projection)[2]
+    w = proj.weights if isinstance(proj, Dense) else proj.to_dense()[0]
+    return np.asarray(w).T
+
+
+def input_size(net: Network) -> int:
+    """Size of the network's (single) input, which the noise probe drives."""
+    sizes = net.input_sizes
+    if len(sizes) != 1:
+        raise ValueError(f"pruning drives one network input with noise; the network has {sizes}")
+    return next(iter(sizes.values()))
+
+
+def _tau_field(neuron: Any) -> str:
+    for name in ("tau", "tau_m"):
+        if hasattr(neuron, name):
+            return name
+    raise ValueError(f"{type(neuron).__name__} has no membrane time constant (tau or tau_m)")
+
+
+def time_constants(net: Network, projection: str | None = None) -> np.ndarray:
+    """The membrane time constants ``[N]`` (ms) of the pruned population."""
+    p = net.populations[_parts(net, projection)[0]]
+    return np.broadcast_to(np.asarray(getattr(p.neuron, _tau_field(p.neuron))), (p.size,))
+
+
+def dale_signs(net: Network, projection: str | None = None) -> np.ndarray:
+    """+1 for excitatory, -1 for inhibitory neurons: the sign of the outgoing recurrent weights
+    (a neuron without outgoing synapses counts as excitatory)."""
+    w = recurrent_weights(net, projection)
+    return np.where((w < 0).any(axis=0), -1.0, 1.0)
+
+
+def _dt(net: Network, projection: str | None = None) -> float:
+    return float(net.populations[_parts(net, projection)[0]].neuron.dt)
+
+
+def subnetwork(net: Network, keep: np.ndarray, w_rec: np.ndarray | None = None,
+               projection: str | None = None) -> Network:
+    """The network of the neurons ``keep`` (indices) of the pruned population, every
+    neuron-indexed part cut consistently (:func:`neuro.network.select_neurons`: per-neuron
+    parameters, other projections, readouts, modulators), with recurrent weights ``w_rec``
+    ([post, pre], ``len(keep)`` square; default: this network's among ``keep``) as an
+    event-driven :class:`~neuro.projections.Sparse` projection."""
+    pop, name, proj = _parts(net, projection)
+    keep = np.asarray(keep)
+    w = recurrent_weights(net, name)[np.ix_(keep, keep)] if w_rec is None else np.asarray(w_rec)
+    if w.shape != (len(keep), len(keep)):
+        raise ValueError(f"w_rec must have shape {(len(keep), len(keep))}; got {w.shape}")
+    small = select_neurons(net, {pop: keep})
+    dtype = proj.weights.dtype
+    conn = from_dense(np.asarray(w.T, np.float64), dtype=dtype)
+    backend = proj.backend if isinstance(proj, Sparse) else "event"
+    return replace(small, projections={**small.projections,
+                                       name: sparse(pop, pop, conn, backend=backend)})
+
+
+def with_tau(net: Network, tau: np.ndarray, projection: str | None = None) -> Network:
+    """The network with membrane time constants ``tau`` [N] (ms) in the pruned population."""
+    pop = _parts(net, projection)[0]
+    p = net.populations[pop]
+    field = _tau_field(p.neuron)
+    neuron = replace(p.neuron, **{field: jnp.asarray(tau, getattr(p.neuron, field).dtype)})
+    return replace(net, populations={**net.populations, pop: replace(p, neuron=neuron)})
 
 
 # ----------------------------------------------------------------------------- probing
 
-def _spiking(net, state, x):
-    return net.step(state, x)
-
-
-def _smoothed(net, state, x):
-    return net.smoothed_step(state, x)
-
-
-def _gain_step(net, state, x):
-    state, out = net.step(state, x)
-    return state, {**out, "gain": net.soft_gain(out["v"])}
+def potentials(net: Network, inputs: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Spikes and pre-reset potentials ``u`` ([T, N]) of a spiking run from rest."""
+    pop = _parts(net)[0]
+    res = simulate(net, net.init_state(), inputs, monitors=(f"spikes.{pop}", f"v.{pop}"))
+    z = res.records[f"spikes.{pop}"]
+    return z, np.asarray(smoothed(net).pre_reset(jnp.asarray(res.records[f"v.{pop}"]),
+                                                 jnp.asarray(z)))
 
 
 def noise_drive(key: jax.Array, steps: int, n_in: int, scale: float = 1.0) -> jax.Array:
@@ -111,20 +202,76 @@ class Probe(NamedTuple):
     local_rates: np.ndarray  # lhat_i, 1/ms
 
 
-def probe(net: Prunable, inputs: jax.Array, *, every: int = 20) -> Probe:
+def probe(net: Network, inputs: jax.Array, *, every: int = 20) -> Probe:
     """Rates, mean gains and per-neuron local Lyapunov rates of ``net`` driven by ``inputs``."""
-    from neuro.dynamics import local_rates
+    m = smoothed(net)
+    z, u = potentials(net, inputs)
+    gain = np.asarray(jax.jit(m.gain)(jnp.asarray(u)))
+    lhat = local_rates(smoothed_step, initial_potential(m), inputs, params=m, dt=_dt(net),
+                       every=every)
+    return Probe(z.mean(0), gain.mean(0), lhat)
 
-    res = simulate(_gain_step, net, net.init_state(), inputs, monitors=("spikes", "gain"))
-    lhat = local_rates(_smoothed, net.init_state(), inputs, params=net, dt=net.dt, every=every)
-    return Probe(res.records["spikes"].mean(0), res.records["gain"].mean(0), lhat)
+
+def max_lyapunov(net: Network, inputs: jax.Array, *, k: int = 1, burn_in: int = 500,
+                 key: jax.Array | None = None, jacobian: str = "smoothed"):
+    """Lyapunov spectrum (``k`` largest, 1/ms) of ``net`` along ``inputs``.
+
+    ``jacobian="smoothed"``: the smoothed map (lnp.md §4); for a network of one LIF population
+    with delta synapses it runs on the pre-reset potentials (:func:`neuro.dynamics.smoothed`),
+    otherwise on the whole float state (:func:`neuro.dynamics.network_spectrum`): the same map.
+    ``"surrogate"``: the surrogate Jacobian along the spiking trajectory, any network."""
+    if jacobian == "smoothed" and _rate_model_applies(net):
+        m = smoothed(net)
+        return lyapunov_spectrum(smoothed_step, initial_potential(m), inputs, params=m, k=k,
+                                 dt=_dt(net), burn_in=burn_in, key=key)
+    return network_spectrum(net, inputs, jacobian=jacobian, k=k, burn_in=burn_in, key=key)
 
 
-def max_lyapunov(net: Prunable, inputs: jax.Array, *, k: int = 1, burn_in: int = 500,
-                 key: jax.Array | None = None):
-    """Lyapunov spectrum (``k`` largest, 1/ms) of the smoothed map of ``net`` along ``inputs``."""
-    return lyapunov_spectrum(_smoothed, net.init_state(), inputs, params=net, k=k, dt=net.dt,
-                             burn_in=burn_in, key=key)
+def _rate_model_applies(net: Network) -> bool:
+    """One LIF population, delta synapses, no modulators: the rate model of lnp.md §5 holds."""
+    try:
+        smoothed(net)
+    except ValueError:
+        return False
+    return True
+
+
+class NetworkLinearisation(NamedTuple):
+    """Noise covariance of the pruned population's membranes and its local Lyapunov rates."""
+
+    covariance: np.ndarray  # [N, N]
+    local_rates: np.ndarray  # [N], 1/ms
+    rates: np.ndarray  # [N], spikes per step
+    shrink: float  # factor applied to the mean Jacobian to make it stable (1 = none)
+
+
+def network_linearisation(net: Network, inputs: jax.Array, *, jacobian: str,
+                          projection: str | None = None, sigma: float = 1.0,
+                          every: int = 10) -> NetworkLinearisation:
+    """The linearisation of any network for LNP, over its whole float state.
+
+    With ``J_t`` the full-state Jacobians along the noise-driven trajectory
+    (:func:`neuro.dynamics.network_jacobians`; adaptation, synaptic traces and modulator states
+    included) and ``Jbar = mean_t J_t``, the noise covariance solves the discrete Lyapunov
+    equation ``C = Jbar C Jbar^T + sigma^2 P`` with ``P`` the projector on the pruned population's
+    membranes (``Jbar`` is scaled into the unit disk first if it is not stable; the factor is
+    returned). ``C`` and ``lhat_i = mean_t log|J_t,ii| / dt`` are read on the membranes.
+    """
+    pop = _parts(net, projection)[0]
+    state0 = (smoothed_network(net) if jacobian == "smoothed" else net).init_state()
+    idx = state_index(state0, lambda st: st.neurons[pop].v)
+    jac = network_jacobians(net, inputs, jacobian=jacobian, every=every).astype(np.float64)
+    diag = np.abs(jac[:, idx, idx])
+    lhat = np.mean(np.log(np.maximum(diag, np.finfo(np.float64).tiny)), axis=0) / _dt(net)
+    jbar = jac.mean(axis=0)
+    rho = float(np.max(np.abs(np.linalg.eigvals(jbar))))
+    shrink = 1.0 if rho < 0.999 else 0.999 / rho
+    q = np.zeros_like(jbar)
+    q[idx, idx] = sigma ** 2
+    c = scipy.linalg.solve_discrete_lyapunov(shrink * jbar, q)[np.ix_(idx, idx)]
+    res = simulate(net, net.init_state(), inputs, monitors=(f"spikes.{pop}",))
+    rates = np.asarray(res.records[f"spikes.{pop}"]).mean(0)
+    return NetworkLinearisation(0.5 * (c + c.T), lhat, rates, shrink)
 
 
 # ----------------------------------------------------------------------------- linearisation
@@ -364,16 +511,23 @@ def smooth_drive(key: jax.Array, steps: int, n_in: int, corr: float = 20.0) -> n
     return x.astype(np.float32)
 
 
-def memory_loss(net: Prunable, inputs: np.ndarray, *, delays: tuple[int, ...] = (0, 10, 20, 40),
+def memory_loss(net: Network, inputs: np.ndarray, *, delays: tuple[int, ...] = (0, 10, 20, 40),
                 stride: int = 5, washout: int = 200) -> float:
     """Task-agnostic readout loss (a fading-memory proxy): ridge (``lambda = 1e-2``)
     reconstructions of the delayed inputs ``x_{t-d}`` from the membrane potentials (sampled every
-    ``stride`` steps), fitted on the first two thirds and scored (mean NRMSE) on the last third."""
-    res = simulate(_spiking, net, net.init_state(), jnp.asarray(inputs), monitors=("v",))
+    ``stride`` steps), fitted on the first two thirds and scored (mean NRMSE) on the last third.
+    The potentials are the pre-reset ``u`` of the rate model when it applies, else the
+    membranes ``v`` that the network reports."""
+    if _rate_model_applies(net):
+        _, u = potentials(net, jnp.asarray(inputs))
+    else:
+        pop = _parts(net)[0]
+        u = simulate(net, net.init_state(), jnp.asarray(inputs),
+                     monitors=(f"v.{pop}",)).records[f"v.{pop}"]
     x = np.asarray(inputs, np.float64)
     m = max(delays)
     y = np.concatenate([x[m - d : len(x) - d] for d in delays], axis=1)
-    s = np.asarray(res.records["v"], np.float64)[m:]
+    s = np.asarray(u, np.float64)[m:]
     y, s = y[washout::stride], s[washout::stride]
     cut = 2 * len(s) // 3
     mu, sd = s[:cut].mean(0), s[:cut].std(0) + 1e-8
@@ -393,27 +547,28 @@ class TimescaleResult(NamedTuple):
     history: np.ndarray
 
 
-def optimise_timescales(net: Prunable, key: jax.Array, *, k0: float = 4.0, mean0: float = 20.0,
+def optimise_timescales(net: Network, key: jax.Array, *, k0: float = 4.0, mean0: float = 20.0,
                         trials: int = 12, steps: int = 4000,
                         lyap_steps: int = 1000,
                         k_bounds=(1.0, 16.0), mean_bounds=(5.0, 60.0), c_pos: float = 1.0,
                         c_edge: float = 0.1, eps: float = 0.01, seed: int = 0,
-                        objective: Callable[[Prunable], float] | None = None) -> TimescaleResult:
+                        objective: Callable[[Network], float] | None = None,
+                        jacobian: str = "smoothed") -> TimescaleResult:
     """Bayesian optimisation of the Gamma (shape, mean) of the time constants (module docstring,
     step 7). ``objective(net) -> loss`` replaces the task-agnostic :func:`memory_loss`. Penalty
     (lambda in 1/ms): ``c_pos max(0, lambda)/0.01 + c_edge max(0, -lambda - eps)/0.01``."""
     k_in, k_ly = jax.random.split(key)
-    n_in = net.w_in.shape[1]
+    n_in = input_size(net)
     drive = smooth_drive(k_in, steps, n_in)
     ly_drive = noise_drive(k_ly, lyap_steps, n_in)
-    q = gamma_quantiles(np.asarray(net.tau), k0, mean0)
+    q = gamma_quantiles(time_constants(net), k0, mean0)
     seen: dict = {}
 
     def evaluate(x):
         k, mean = float(np.exp(x[0])), float(np.exp(x[1]))
-        cand = net.with_tau(gamma_taus(q, k, mean))
+        cand = with_tau(net, gamma_taus(q, k, mean))
         loss = objective(cand) if objective is not None else memory_loss(cand, drive)
-        lam = max_lyapunov(cand, ly_drive, burn_in=lyap_steps // 3).lambda_max
+        lam = max_lyapunov(cand, ly_drive, burn_in=lyap_steps // 3, jacobian=jacobian).lambda_max
         pen = c_pos * max(0.0, lam) / 0.01 + c_edge * max(0.0, -lam - eps) / 0.01
         seen[(k, mean)] = (lam, loss)
         return loss + pen
@@ -423,7 +578,7 @@ def optimise_timescales(net: Prunable, key: jax.Array, *, k0: float = 4.0, mean0
     k, mean = float(np.exp(x[0])), float(np.exp(x[1]))
     lam, loss = seen[(k, mean)]
     hist[:, :2] = np.exp(hist[:, :2])
-    return TimescaleResult(net.with_tau(gamma_taus(q, k, mean)), k, mean, lam, loss, hist)
+    return TimescaleResult(with_tau(net, gamma_taus(q, k, mean)), k, mean, lam, loss, hist)
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -434,12 +589,12 @@ def density(w: np.ndarray) -> float:
     return float(np.count_nonzero(w)) / max(n * (n - 1), 1)
 
 
-def targets(net: Prunable, node_fraction: float, synapse_fraction: float) -> tuple[int, int]:
+def targets(net: Network, node_fraction: float, synapse_fraction: float) -> tuple[int, int]:
     """Neuron and synapse counts after removing ``node_fraction`` of the neurons and
     ``synapse_fraction`` of the dense synapse density."""
     check_in_range("node_fraction", node_fraction, 0.0, 0.95)
     check_in_range("synapse_fraction", synapse_fraction, 0.0, 0.99)
-    w = np.asarray(net.w_rec)
+    w = recurrent_weights(net)
     n_keep = int(round((1.0 - node_fraction) * w.shape[0]))
     n_syn = int(round((1.0 - synapse_fraction) * density(w) * n_keep * (n_keep - 1)))
     return n_keep, n_syn
@@ -451,51 +606,74 @@ class PruneResult(NamedTuple):
     info: dict
 
 
-def lnp(net: Prunable, key: jax.Array, *, node_fraction: float = 0.5,
+def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
         synapse_fraction: float = 0.5, probe_steps: int = 1000, sigma: float = 1.0,
         trials: int = 12, tune: bool = True, betweenness_sources: int | None = 64,
         mix: float = 0.0, node_score: str = "betweenness",
-        objective: Callable[[Prunable], float] | None = None) -> PruneResult:
+        objective: Callable[[Network], float] | None = None, projection: str | None = None,
+        linearisation: str = "rate", jacobian: str = "smoothed") -> PruneResult:
     """Lyapunov Noise Pruning of an untrained network (module docstring, steps 1-7).
 
+    ``projection``: the recurrent projection to prune (default: the only one); its population
+    loses ``node_fraction`` of its neurons, with every neuron-indexed part of the network cut
+    consistently, and the result holds it as an event-driven Sparse projection.
+    ``linearisation="rate"``: steps 1-2 as written (the rate model of one LIF population with
+    delta synapses; refused for other networks); ``"network"``: :func:`network_linearisation`,
+    the noise covariance of the whole-state linearisation (ALIF adaptation, synaptic traces,
+    astrocytes included), computed with ``jacobian`` (``"smoothed"`` map or ``"surrogate"``
+    Jacobian). The timescale search (step 7) keeps the rate model's smoothed map for the
+    stability term when it applies and uses ``jacobian`` otherwise.
     ``node_score="betweenness-rate"`` (a project variant, not the paper's) ranks neurons by
     betweenness times their rate under the noise probe, still before any training; ``mix`` is
     the defensive mixture of :func:`mixed_scores` (0 = the rule as specified)."""
     check_positive("sigma", sigma)
+    if linearisation not in ("rate", "network"):
+        raise ValueError(f"linearisation must be 'rate' or 'network'; got {linearisation!r}")
     if node_score not in ("betweenness", "betweenness-rate"):
         raise ValueError(f"node_score must be 'betweenness' or 'betweenness-rate'; got {node_score!r}")
     n_keep, n_syn = targets(net, node_fraction, synapse_fraction)
     k_probe, k_tune = jax.random.split(key)
     seed = int(np.asarray(jax.random.key_data(key)).ravel()[-1])
     rng = np.random.default_rng(seed)
-    w = np.asarray(net.w_rec, np.float64)
-    drive = noise_drive(k_probe, probe_steps, net.w_in.shape[1])
-    pr = probe(net, drive)
-    j = linearise(w, np.asarray(net.tau), pr.gain)
-    c = noise_covariance(j, sigma)
-    h = harmonic_weights(pr.local_rates)
+    w = np.asarray(recurrent_weights(net, projection), np.float64)
+    sign = dale_signs(net, projection)
+    drive = noise_drive(k_probe, probe_steps, input_size(net))
+    if linearisation == "rate":
+        if not _rate_model_applies(net):
+            raise ValueError("linearisation='rate' needs one LIF population with delta synapses "
+                             "and no modulators; use linearisation='network'")
+        pr = probe(net, drive)
+        c = noise_covariance(linearise(w, time_constants(net), pr.gain), sigma)
+        lhat, rates, shrink = pr.local_rates, pr.rates, 1.0
+    else:
+        lin = network_linearisation(net, drive, jacobian=jacobian, projection=projection,
+                                    sigma=sigma)
+        c, lhat, rates, shrink = lin.covariance, lin.local_rates, lin.rates, lin.shrink
+    h = harmonic_weights(lhat)
     # step 3: synapse dropout on the full network, to the target density
     target_full = int(round((1.0 - synapse_fraction) * np.count_nonzero(w)))
     score = lambda wm, cm, hm: mixed_scores(synapse_scores(wm, cm, hm), wm, mix)
     w1, _ = sample_synapses(rng, w, score(w, c, h), target_full)
     # step 4: keep the neurons of highest betweenness in the dropped-out graph
-    keep = betweenness_keep(w1, n_keep, groups=np.asarray(net.sign), sources=betweenness_sources,
+    keep = betweenness_keep(w1, n_keep, groups=sign, sources=betweenness_sources,
                             seed=seed % (2 ** 31),
-                            weight=pr.rates if node_score == "betweenness-rate" else None)
+                            weight=rates if node_score == "betweenness-rate" else None)
     # the kept neurons' synapses: the same rule on the dense subnetwork, to the target count
     ck, hk = c[np.ix_(keep, keep)], h[np.ix_(keep, keep)]
     wk = w[np.ix_(keep, keep)]
     w2, _ = sample_synapses(rng, wk, score(wk, ck, hk), n_syn)
     # step 5: delocalise the leading eigenvectors
     ipr_dense = ipr(w)
-    w3, added = delocalise(rng, w2, np.asarray(net.sign)[keep], ipr_dense)
+    w3, added = delocalise(rng, w2, sign[keep], ipr_dense)
     # step 6: density matching (a second pass of the rule) when the added edges overshoot
     if np.count_nonzero(w3) > n_syn:
         w3, _ = sample_synapses(rng, w3, score(w3, ck, hk), n_syn)
-    pruned = net.subnetwork(keep, w3)
-    info = {"ipr_dense": ipr_dense, "ipr_pruned": ipr(w3), "edges_added": added}
+    pruned = subnetwork(net, keep, w3, projection)
+    info = {"ipr_dense": ipr_dense, "ipr_pruned": ipr(w3), "edges_added": added,
+            "linearisation": linearisation, "jacobian": jacobian, "jacobian_shrink": shrink}
     if tune:
-        ts = optimise_timescales(pruned, k_tune, trials=trials, objective=objective)
+        ts = optimise_timescales(pruned, k_tune, trials=trials, objective=objective,
+                                 jacobian=jacobian)
         pruned = ts.net
         info.update(tau_k=ts.k, tau_mean=ts.mean, tune_lambda_max=ts.lambda_max,
                     tune_loss=ts.loss)
@@ -514,38 +692,39 @@ def _trim_to(w: np.ndarray, n_syn: int, order_score: np.ndarray) -> np.ndarray:
     return out
 
 
-def activity_prune(net: Prunable, rates: np.ndarray, n_keep: int, n_syn: int) -> PruneResult:
+def activity_prune(net: Network, rates: np.ndarray, n_keep: int, n_syn: int) -> PruneResult:
     """AP: keep the ``n_keep`` most active neurons (``rates`` measured on the task's training
     inputs of the trained dense network), then the ``n_syn`` largest-magnitude synapses."""
     rates = np.asarray(rates)
     keep = np.sort(np.lexsort((np.arange(len(rates)), -rates))[:n_keep])
-    w = np.asarray(net.w_rec, np.float64)[np.ix_(keep, keep)]
+    w = np.asarray(recurrent_weights(net), np.float64)[np.ix_(keep, keep)]
     w = _trim_to(w, n_syn, np.abs(w))
-    return PruneResult(net.subnetwork(keep, w), keep, {})
+    return PruneResult(subnetwork(net, keep, w), keep, {})
 
 
-def random_prune(net: Prunable, rng: np.random.Generator, n_keep: int, n_syn: int, *,
+def random_prune(net: Network, rng: np.random.Generator, n_keep: int, n_syn: int, *,
                  rescale: bool = False) -> PruneResult:
     """Uniformly random neurons and synapses; ``rescale`` multiplies the kept weights by the inverse
     kept fraction of synapses (``1/p``)."""
-    n = net.w_rec.shape[0]
-    keep = np.sort(rng.choice(n, n_keep, replace=False))
-    w = np.asarray(net.w_rec, np.float64)[np.ix_(keep, keep)]
+    w_all = np.asarray(recurrent_weights(net), np.float64)
+    keep = np.sort(rng.choice(w_all.shape[0], n_keep, replace=False))
+    w = w_all[np.ix_(keep, keep)]
     before = np.count_nonzero(w)
     w = _trim_to(w, n_syn, rng.random(w.shape))
     if rescale and np.count_nonzero(w):
         w = w * before / np.count_nonzero(w)
-    return PruneResult(net.subnetwork(keep, w), keep, {})
+    return PruneResult(subnetwork(net, keep, w), keep, {})
 
 
-def magnitude_prune(net: Prunable, n_keep: int, n_syn: int) -> PruneResult:
+def magnitude_prune(net: Network, n_keep: int, n_syn: int) -> PruneResult:
     """Drop the neurons of smallest total ``|in| + |out|`` weight, then keep the ``n_syn``
     largest-magnitude synapses (global threshold)."""
-    w = np.abs(np.asarray(net.w_rec, np.float64))
+    w_all = np.asarray(recurrent_weights(net), np.float64)
+    w = np.abs(w_all)
     strength = w.sum(0) + w.sum(1)
     keep = np.sort(np.lexsort((np.arange(len(strength)), -strength))[:n_keep])
-    ws = np.asarray(net.w_rec, np.float64)[np.ix_(keep, keep)]
-    return PruneResult(net.subnetwork(keep, _trim_to(ws, n_syn, np.abs(ws))), keep, {})
+    ws = w_all[np.ix_(keep, keep)]
+    return PruneResult(subnetwork(net, keep, _trim_to(ws, n_syn, np.abs(ws))), keep, {})
 
 
 # ----------------------------------------------------------------------------- spectra

@@ -35,7 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from neuro._pytree import replace
+from neuro.dynamics import smoothed
 from neuro.run import scan_steps
+from neuro.train import Trainer, masked
 from neuro.validation import check_choice, check_positive
 
 SYSTEMS = ("lorenz", "rossler", "mackey-glass")
@@ -134,25 +137,41 @@ def make_series(name: str, *, scale: float = 1.0, horizon: int = 1) -> Series:
 
 # --------------------------------------------------------------------------- features and readout
 
-@functools.partial(jax.jit, static_argnames=("step", "n_sub", "features", "tau_r"))
-def _features(step, net, state, x, n_sub: int, features: str, tau_r: float):
+def _population(net) -> str:
+    if len(net.populations) != 1:
+        raise ValueError(f"the prediction readout reads one population; got {sorted(net.populations)}")
+    return next(iter(net.populations))
+
+
+def _records(net, state, inputs):
+    """Spikes and pre-reset membrane potentials ``u`` of the LIF population (the LIF reports the
+    post-reset ``v``; ``u = v + (V_th - V_reset) z`` for the soft reset)."""
+    pop = _population(net)
+    _, rec = scan_steps(net, state, inputs, monitors=(f"spikes.{pop}", f"v.{pop}"))
+    z = rec[f"spikes.{pop}"]
+    return z, smoothed(net).pre_reset(rec[f"v.{pop}"], z)
+
+
+@functools.partial(jax.jit, static_argnames=("n_sub", "features", "tau_r"))
+def _features(net, state, x, n_sub: int, features: str, tau_r: float):
     inputs = jnp.repeat(x, n_sub, axis=0)
-    _, rec = scan_steps(step, net, state, inputs, monitors=("spikes", "v"))
+    spikes, u = _records(net, state, inputs)
     if features == "potential":
-        feats = rec["v"]
+        feats = u
     else:  # exponentially filtered spikes, tau_r in ms
-        decay = jnp.exp(-net.dt / tau_r)
+        decay = jnp.exp(-net.populations[_population(net)].neuron.dt / tau_r)
         filt = lambda c, z: (decay * c + (1 - decay) * z,) * 2
-        feats = jax.lax.scan(filt, jnp.zeros_like(rec["spikes"][0]), rec["spikes"])[1]
-    return feats[n_sub - 1 :: n_sub], rec["spikes"].mean(0)
+        feats = jax.lax.scan(filt, jnp.zeros_like(spikes[0]), spikes)[1]
+    return feats[n_sub - 1 :: n_sub], spikes.mean(0)
 
 
-def network_features(step, net, x: np.ndarray, *, n_sub: int = 1, features: str = "potential",
+def network_features(net, x: np.ndarray, *, n_sub: int = 1, features: str = "potential",
                      tau_r: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``step`` (``step(net, state, x_t) -> (state, {"spikes", "v"})``) over samples ``x``
-    [T, D], each held ``n_sub`` steps; return features [T, N] and mean spike counts per step [N]."""
+    """Run ``net`` (a one-population LIF :class:`~neuro.network.Network`) over samples ``x``
+    [T, D], each held ``n_sub`` steps; return features [T, N] (pre-reset potentials, or filtered
+    spikes) and mean spike counts per step [N]."""
     check_choice("features", features, ("potential", "filtered"))
-    feats, rates = _features(step, net, net.init_state(), jnp.asarray(x), n_sub, features,
+    feats, rates = _features(net, net.init_state(), jnp.asarray(x), n_sub, features,
                              float(tau_r))
     return np.asarray(feats, np.float64), np.asarray(rates)
 
@@ -200,82 +219,86 @@ def fit_readout(feats: np.ndarray, series: Series, horizon: int = 1) -> Predicti
     return PredictionResult(test, score, lam, np.zeros(0))
 
 
-def evaluate(step, net, series: Series, *, horizon: int = 1, n_sub: int = 1,
+def evaluate(net, series: Series, *, horizon: int = 1, n_sub: int = 1,
              features: str = "potential") -> PredictionResult:
     """Test NRMSE of ``net`` with a ridge readout on ``series`` (input = the sample, target =
     the sample ``horizon`` ahead)."""
-    feats, rates = network_features(step, net, series.x, n_sub=n_sub, features=features)
+    feats, rates = network_features(net, series.x, n_sub=n_sub, features=features)
     res = fit_readout(feats, series, horizon)
     return res._replace(rates=rates)
 
 
 # --------------------------------------------------------------------------- BPTT
 
-def _bptt_loss(train, net, step, x, y, n_sub):
-    net = type(net)(**{**_fields(net), "w_rec": train["w_rec"] * train["mask"],
-                       "w_in": train["w_in"]})
-    inputs = jnp.repeat(x, n_sub, axis=1)  # [B, T*n_sub, D]
-    state = net.init_state((x.shape[0],))
-    _, rec = scan_steps(step, net, state, jnp.swapaxes(inputs, 0, 1), monitors=("v",))
-    v = jnp.swapaxes(rec["v"], 0, 1)[:, n_sub - 1 :: n_sub]  # [B, T, N]
-    pred = v @ train["w_out"] + train["b_out"]
-    return jnp.mean((pred[:, WARM:] - y[:, WARM:]) ** 2)
-
-
 WARM = 20
 
 
-def _fields(net) -> dict:
-    import dataclasses
-
-    return {f.name: getattr(net, f.name) for f in dataclasses.fields(net)}
-
-
-@functools.partial(jax.jit, static_argnames=("step", "n_sub", "opt"))
-def _bptt_update(train, opt_state, net, step, x, y, n_sub, opt):
-    grads = jax.grad(_bptt_loss)(train, net, step, x, y, n_sub)
-    grads = {**grads, "mask": jnp.zeros_like(grads["mask"])}
-    updates, opt_state = opt.update(grads, opt_state, train)
-    return optax.apply_updates(train, updates), opt_state
+def _bptt_loss(params, batch, key, n_sub):
+    net, (w_out, b_out) = params
+    x, y = batch  # [B, T, D], [B, T, D']
+    inputs = jnp.swapaxes(jnp.repeat(x, n_sub, axis=1), 0, 1)
+    _, u = _records(net, net.init_state((x.shape[0],)), inputs)
+    u = jnp.swapaxes(u, 0, 1)[:, n_sub - 1 :: n_sub]  # [B, T, N]
+    pred = u @ w_out + b_out
+    return jnp.mean((pred[:, WARM:] - y[:, WARM:]) ** 2), {}
 
 
-def train_bptt(step, net, series: Series, *, horizon: int = 1, n_sub: int = 1, window: int = 100,
+def _bptt_mask(params):
+    """Train the readout, the input weights and the recurrent weights; the recurrent projection's
+    structural mask (``W != 0``) keeps pruned synapses absent."""
+    net, readout = params
+    mask = jax.tree_util.tree_map(lambda leaf: False, (net, readout))
+    pop = _population(net)
+    proj = {n: p for n, p in net.projections.items()}
+    rec = next(n for n, p in proj.items() if p.source == pop)
+    inp = next(n for n, p in proj.items() if p.source != pop)
+    projections = {**mask[0].projections, rec: replace(mask[0].projections[rec], w=True),
+                   inp: replace(mask[0].projections[inp], w=True)}
+    return replace(mask[0], projections=projections), (True, True)
+
+
+def train_bptt(net, series: Series, *, horizon: int = 1, n_sub: int = 1, window: int = 100,
                batch: int = 16, iterations: int = 200, lr: float = 1e-3, seed: int = 0):
-    """Train readout, input and existing recurrent synapses by BPTT (surrogate gradients) on
-    random windows of the training split; return ``(net, readout)``. The mask of ``w_rec`` is
-    kept (pruned synapses stay absent). The readout is on the membrane potentials."""
+    """Train readout, input and existing recurrent synapses by BPTT (surrogate gradients,
+    :class:`neuro.train.Trainer`) on random windows of the training split; return ``(net,
+    readout)``. Absent recurrent synapses stay absent (a structural mask ``W != 0`` on the
+    recurrent projection). The readout is on the pre-reset membrane potentials."""
     for name, value in (("window", window), ("batch", batch), ("iterations", iterations)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}")
     if window <= WARM:
         raise ValueError(f"window must exceed the {WARM}-sample warm-up; got {window}")
     check_positive("lr", lr)
-    feats, _ = network_features(step, net, series.x, n_sub=n_sub)
+    feats, _ = network_features(net, series.x, n_sub=n_sub)
     init = fit_readout(feats, series, horizon)  # warm start: ridge on the untrained network
     mu, sd = feats[series.train].mean(0), feats[series.train].std(0) + 1e-8
     y_all = series.x[horizon:]
     tr = slice(series.train.start + WASHOUT, series.train.stop)
     w = ridge_fit((feats[tr] - mu) / sd, y_all[tr], init.ridge * (tr.stop - tr.start))
     w_out, b_out = w[:-1] / sd[:, None], w[-1] - (mu / sd) @ w[:-1]
-    train = {"w_rec": net.w_rec, "w_in": net.w_in, "mask": (net.w_rec != 0).astype(net.w_rec.dtype),
-             "w_out": jnp.asarray(w_out, jnp.float32), "b_out": jnp.asarray(b_out, jnp.float32)}
-    opt = optax.adam(lr)
-    opt_state = opt.init(train)
+    pop = _population(net)
+    rec = next(n for n, p in net.projections.items() if p.source == pop)
+    proj = net.projections[rec]
+    net = replace(net, projections={**net.projections,
+                                    rec: replace(proj, mask=jnp.asarray(proj.weights != 0))})
+    params = (net, (jnp.asarray(w_out, jnp.float32), jnp.asarray(b_out, jnp.float32)))
+    trainer = Trainer(functools.partial(_bptt_loss, n_sub=n_sub),
+                      masked(optax.adam(lr), _bptt_mask(params)))
+    opt_state = trainer.init(params)
     rng = np.random.default_rng(seed)
     n_tr = series.train.stop - window - horizon
+    key = jax.random.PRNGKey(seed)
     for _ in range(iterations):
         starts = rng.integers(0, n_tr, batch)
         x = np.stack([series.x[s : s + window] for s in starts])
         y = np.stack([y_all[s : s + window] for s in starts])
-        train, opt_state = _bptt_update(train, opt_state, net, step, jnp.asarray(x),
-                                        jnp.asarray(y), n_sub, opt)
-    new = net.with_weights(train["w_rec"] * train["mask"])
-    new = type(new)(**{**_fields(new), "w_in": train["w_in"]})
-    return new, (np.asarray(train["w_out"]), np.asarray(train["b_out"]))
+        params, opt_state, _ = trainer.update(params, opt_state, (jnp.asarray(x), jnp.asarray(y)),
+                                              key)
+    net, readout = params
+    return net, (np.asarray(readout[0]), np.asarray(readout[1]))
 
 
-def bptt_loss(step, net, readout, x: np.ndarray, y: np.ndarray, n_sub: int = 1) -> float:
+def bptt_loss(net, readout, x: np.ndarray, y: np.ndarray, n_sub: int = 1) -> float:
     """Mean squared error of a trained readout on windows ``x`` [B, T, D] -> ``y`` [B, T, D']."""
-    train = {"w_rec": net.w_rec, "w_in": net.w_in, "mask": (net.w_rec != 0).astype(jnp.float32),
-             "w_out": jnp.asarray(readout[0]), "b_out": jnp.asarray(readout[1])}
-    return float(_bptt_loss(train, net, step, jnp.asarray(x), jnp.asarray(y), n_sub))
+    params = (net, (jnp.asarray(readout[0]), jnp.asarray(readout[1])))
+    return float(_bptt_loss(params, (jnp.asarray(x), jnp.asarray(y)), None, n_sub)[0])

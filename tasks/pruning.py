@@ -35,8 +35,9 @@ import numpy as np
 
 from neuro import prune as P
 from neuro._pytree import replace
-from neuro.models.hrsnn import HRSNN, hrsnn, spiking_step
-from neuro.run import scan_steps
+from neuro.models.hrsnn import hrsnn
+from neuro.network import Network
+from neuro.projections import dense
 from neuro.tasks import prediction
 from neuro.tasks.data import load_dataset
 from neuro.validation import check_choice
@@ -46,7 +47,7 @@ INPUT_SCALE = 3.0
 RADIUS = 20.0
 
 
-def build_dense(seed: int, n: int = 500, **kwargs: Any) -> HRSNN:
+def build_dense(seed: int, n: int = 500, **kwargs: Any) -> Network:
     """The dense HRSNN of an experiment (3 construction inputs)."""
     kw = {"radius": RADIUS, "input_scale": INPUT_SCALE, **kwargs}
     return hrsnn(jax.random.PRNGKey(seed), n, 3, **kw)
@@ -58,21 +59,23 @@ def task_input(seed: int, n: int, dim: int) -> np.ndarray:
     return (rng.uniform(-1.0, 1.0, (n, dim)) * INPUT_SCALE * np.sqrt(3.0 / dim)).astype(np.float32)
 
 
-def for_task(net: HRSNN, keep: np.ndarray | None, w_in_dense: np.ndarray) -> HRSNN:
+def for_task(net: Network, keep: np.ndarray | None, w_in_dense: np.ndarray) -> Network:
+    """``net`` with the task's input matrix (rows of the kept neurons) and input size."""
     rows = w_in_dense if keep is None else w_in_dense[keep]
-    return replace(net, w_in=jnp.asarray(rows))
+    name, proj = next((n, p) for n, p in net.projections.items() if p.source == "x")
+    new = replace(dense("x", proj.target, jnp.asarray(rows.T), bias=True), b=proj.b)
+    return replace(net, projections={**net.projections, name: new},
+                   inputs=(("x", int(rows.shape[1])),))
 
 
 @functools.partial(jax.jit, static_argnames=("steps",))
-def _digit_features(net: HRSNN, x: jax.Array, steps: int):
+def _digit_features(net: Network, x: jax.Array, steps: int):
     inputs = jnp.broadcast_to(x, (steps, *x.shape))
-    _, rec = scan_steps(spiking_step, net, net.init_state((x.shape[0],)), inputs,
-                        monitors=("spikes", "v"))
-    return jnp.concatenate([rec["spikes"].sum(0), rec["v"].mean(0)], axis=1), rec["spikes"].mean(
-        (0, 1))
+    spikes, u = prediction._records(net, net.init_state((x.shape[0],)), inputs)
+    return jnp.concatenate([spikes.sum(0), u.mean(0)], axis=1), spikes.mean((0, 1))
 
 
-def digits_accuracy(net: HRSNN, data=None, *, steps: int = 20) -> tuple[float, np.ndarray]:
+def digits_accuracy(net: Network, data=None, *, steps: int = 20) -> tuple[float, np.ndarray]:
     """Test accuracy of a ridge classifier on the network's responses to the digits; also the
     per-neuron mean spike count per step on the training images."""
     data = load_dataset("digits") if data is None else data
@@ -94,7 +97,7 @@ def digits_accuracy(net: HRSNN, data=None, *, steps: int = 20) -> tuple[float, n
     return acc, np.asarray(rates)
 
 
-def evaluate_task(net: HRSNN, keep, task: str, seed: int, n_dense: int, *, scale: float = 1.0,
+def evaluate_task(net: Network, keep, task: str, seed: int, n_dense: int, *, scale: float = 1.0,
                   horizon: int = 1, cache: dict | None = None) -> tuple[float, np.ndarray]:
     """``(score, rates)``: NRMSE for prediction tasks (``horizon`` samples ahead), accuracy for
     digits."""
@@ -108,16 +111,16 @@ def evaluate_task(net: HRSNN, keep, task: str, seed: int, n_dense: int, *, scale
     series = cache.get(key) or prediction.make_series(task, scale=scale, horizon=horizon)
     cache[key] = series
     w_in = task_input(seed, n_dense, series.x.shape[1])
-    res = prediction.evaluate(spiking_step, for_task(net, keep, w_in), series, horizon=horizon)
+    res = prediction.evaluate(for_task(net, keep, w_in), series, horizon=horizon)
     return res.nrmse, res.rates
 
 
-def lambda_max(net: HRSNN, seed: int, steps: int = 2000) -> float:
-    drive = P.noise_drive(jax.random.PRNGKey(1000 + seed), steps, net.w_in.shape[1])
+def lambda_max(net: Network, seed: int, steps: int = 2000) -> float:
+    drive = P.noise_drive(jax.random.PRNGKey(1000 + seed), steps, P.input_size(net))
     return P.max_lyapunov(net, drive, burn_in=500).lambda_max
 
 
-def prune(method: str, dense: HRSNN, seed: int, *, node_fraction: float = 0.5,
+def prune(method: str, dense: Network, seed: int, *, node_fraction: float = 0.5,
           synapse_fraction: float = 0.5, counts: tuple[int, int] | None = None,
           rates: np.ndarray | None = None, trials: int = 12) -> P.PruneResult:
     """Prune ``dense`` by ``method`` (``rates`` needed for ``activity``; ``counts`` = (neurons,
@@ -125,10 +128,11 @@ def prune(method: str, dense: HRSNN, seed: int, *, node_fraction: float = 0.5,
     check_choice("method", method, P.METHODS)
     n_keep, n_syn = counts or P.targets(dense, node_fraction, synapse_fraction)
     if method == "none":
-        return P.PruneResult(dense, np.arange(dense.num_neurons), {})
-    if method == "lnp":
+        return P.PruneResult(dense, np.arange(dense.num_neurons()), {})
+    if method in ("lnp", "lnp-network"):  # the rate model, or the whole-state linearisation
         return P.lnp(dense, jax.random.PRNGKey(seed), node_fraction=node_fraction,
-                     synapse_fraction=synapse_fraction, trials=trials)
+                     synapse_fraction=synapse_fraction, trials=trials,
+                     linearisation="rate" if method == "lnp" else "network")
     if method == "activity":
         if rates is None:
             raise ValueError("activity pruning needs the dense network's rates on the task")
@@ -158,8 +162,8 @@ def run_experiment(*, seeds=(0, 1, 2), n: int = 500, tasks=TASKS,
             t0 = time.time()
             score, rates = evaluate_task(dense, None, task, seed, n, scale=scale, cache=cache)
             dense_rates[task] = rates
-            rows.append(dict(seed=seed, method="dense", task=task, neurons=dense.num_neurons,
-                             synapses=dense.num_synapses, lambda_max=lam_dense, score=score,
+            rows.append(dict(seed=seed, method="dense", task=task, neurons=dense.num_neurons(),
+                             synapses=dense.num_synapses(), lambda_max=lam_dense, score=score,
                              spectrum_w1=0.0, seconds=time.time() - t0))
             bar.update()
         counts = None
@@ -169,7 +173,7 @@ def run_experiment(*, seeds=(0, 1, 2), n: int = 500, tasks=TASKS,
             pruned["lnp"] = prune("lnp", dense, seed, node_fraction=node_fraction,
                                   synapse_fraction=synapse_fraction, trials=trials)
             pruned["lnp"].info["seconds"] = time.time() - t0
-            counts = (pruned["lnp"].net.num_neurons, pruned["lnp"].net.num_synapses)
+            counts = (pruned["lnp"].net.num_neurons(), pruned["lnp"].net.num_synapses())
         for method in methods:
             for task in tasks:
                 t0 = time.time()
@@ -187,10 +191,11 @@ def run_experiment(*, seeds=(0, 1, 2), n: int = 500, tasks=TASKS,
                 key = (method, task if method == "activity" else None)
                 if key not in pruned:
                     pruned[key] = (lambda_max(res.net, seed),
-                                   P.spectrum_distance(dense.w_rec, res.net.w_rec))
+                                   P.spectrum_distance(P.recurrent_weights(dense),
+                                                       P.recurrent_weights(res.net)))
                 lam, w1 = pruned[key]
-                rows.append(dict(seed=seed, method=method, task=task, neurons=res.net.num_neurons,
-                                 synapses=res.net.num_synapses, lambda_max=lam, score=score,
+                rows.append(dict(seed=seed, method=method, task=task, neurons=res.net.num_neurons(),
+                                 synapses=res.net.num_synapses(), lambda_max=lam, score=score,
                                  spectrum_w1=w1, seconds=time.time() - t0))
                 bar.update()
     bar.close()

@@ -1,6 +1,7 @@
 """LNP steps and baselines (lnp.md §8 unit checks)."""
 
 import jax
+import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 import pytest
@@ -112,13 +113,13 @@ def test_baselines_hit_counts_and_keep_readout_unpruned():
     for res in (P.activity_prune(net, rates, n_keep, n_syn),
                 P.random_prune(net, np.random.default_rng(0), n_keep, n_syn),
                 P.magnitude_prune(net, n_keep, n_syn)):
-        assert res.net.num_neurons == n_keep and res.net.num_synapses == n_syn
-        assert res.net.w_in.shape == (n_keep, 2)
+        assert res.net.num_neurons() == n_keep and res.net.num_synapses() == n_syn
+        assert P.input_weights(res.net).shape == (n_keep, 2)
     ap = P.activity_prune(net, rates, n_keep, n_syn)
     np.testing.assert_array_equal(ap.keep, np.sort(np.argsort(-rates)[:n_keep]))
-    w = np.asarray(net.w_rec)
+    w = P.recurrent_weights(net)
     mp = P.magnitude_prune(net, n_keep, n_syn)
-    kept = np.abs(np.asarray(mp.net.w_rec))
+    kept = np.abs(P.recurrent_weights(mp.net))
     sub = np.abs(w[np.ix_(mp.keep, mp.keep)])
     assert kept[kept > 0].min() >= np.sort(sub[sub > 0])[::-1][n_syn - 1] - 1e-7
 
@@ -129,13 +130,14 @@ def test_lnp_pipeline_deterministic_and_on_target():
     a = P.lnp(net, jax.random.PRNGKey(3), **kw)
     b = P.lnp(net, jax.random.PRNGKey(3), **kw)
     np.testing.assert_array_equal(a.keep, b.keep)
-    np.testing.assert_array_equal(np.asarray(a.net.w_rec), np.asarray(b.net.w_rec))
+    np.testing.assert_array_equal(P.recurrent_weights(a.net), P.recurrent_weights(b.net))
     n_keep, n_syn = P.targets(net, 0.5, 0.5)
-    assert a.net.num_neurons == n_keep
-    assert abs(a.net.num_synapses / n_syn - 1) < 0.15  # Bernoulli at ~100 synapses
+    assert a.net.num_neurons() == n_keep
+    assert abs(a.net.num_synapses() / n_syn - 1) < 0.15  # Bernoulli at ~100 synapses
     # Dale's law survives (rescaling keeps signs; added edges take the presynaptic sign)
-    w, sign = np.asarray(a.net.w_rec), np.asarray(a.net.sign)
+    w, sign = P.recurrent_weights(a.net), P.dale_signs(net)[a.keep]
     assert np.all(w[:, sign > 0] >= 0) and np.all(w[:, sign < 0] <= 0)
+    assert np.mean(sign < 0) == pytest.approx(0.2, abs=0.05)
 
 
 @pytest.mark.slow
@@ -182,3 +184,20 @@ def test_mixed_scores_and_node_score_option():
     net = hrsnn(jax.random.PRNGKey(0), 20, 1)
     with pytest.raises(ValueError, match="node_score"):
         P.lnp(net, jax.random.PRNGKey(0), node_score="pagerank")
+
+
+def test_subnetwork_and_timescales_of_a_network():
+    net = hrsnn(jax.random.PRNGKey(6), 40, 2)
+    keep = np.array([0, 3, 5, 10, 33, 39])
+    sub = P.subnetwork(net, keep)
+    np.testing.assert_array_equal(P.recurrent_weights(sub), P.recurrent_weights(net)[np.ix_(keep, keep)])
+    np.testing.assert_array_equal(P.time_constants(sub), P.time_constants(net)[keep])
+    np.testing.assert_array_equal(P.input_weights(sub), P.input_weights(net)[keep])
+    z, u = P.potentials(sub, jnp.ones((10, 2)))
+    assert z.shape == u.shape == (10, 6)
+    with pytest.raises(ValueError, match="w_rec must have shape"):
+        P.subnetwork(net, keep, np.zeros((3, 3)))
+    tau = np.linspace(5.0, 50.0, 40)
+    np.testing.assert_allclose(P.time_constants(P.with_tau(net, tau)), tau, rtol=1e-6)
+    # Dale's law by construction: the first 80 % excitatory
+    np.testing.assert_array_equal(P.dale_signs(net), np.where(np.arange(40) < 32, 1.0, -1.0))

@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_output_flags, defer_plot
 
 METHODS = ("lnp", "activity", "random", "magnitude", "none")
 TASKS = ("lorenz", "rossler", "mackey-glass", "digits")
@@ -86,16 +86,16 @@ def run(args: argparse.Namespace) -> dict:
     bar.close()
     out = {
         "method": args.method, "task": args.task, "horizon": args.horizon,
-        "neurons_dense": dense.num_neurons, "synapses_dense": dense.num_synapses,
-        "neurons_kept": res.net.num_neurons, "synapses_kept": res.net.num_synapses,
+        "neurons_dense": dense.num_neurons(), "synapses_dense": dense.num_synapses(),
+        "neurons_kept": res.net.num_neurons(), "synapses_kept": res.net.num_synapses(),
         "lambda_max_before": lam_before, "lambda_max_after": lam_after,
         "accuracy" if args.task == "digits" else "nrmse": score,
-        "spectrum_w1": P.spectrum_distance(dense.w_rec, res.net.w_rec),
+        "spectrum_w1": P.spectrum_distance(P.recurrent_weights(dense),
+                                           P.recurrent_weights(res.net)),
     }
     out.update({k: v for k, v in res.info.items() if isinstance(v, int | float)})
     if args.plot:
-        _plot(args, dense, res.net)
-        out["plot"] = args.plot
+        out["plot"] = defer_plot(args, lambda path: _plot(args, dense, res.net))
     out["seconds"] = time.time() - t0
     return out
 
@@ -110,10 +110,12 @@ def _plot(args, dense, pruned) -> None:
 
     from neuro import prune as P
 
-    k = min(args.spectrum_k, pruned.num_neurons)
-    drive = P.noise_drive(jax.random.PRNGKey(1000 + args.seed), 2000, pruned.w_in.shape[1])
+    k = min(args.spectrum_k, pruned.num_neurons())
+    drive = P.noise_drive(jax.random.PRNGKey(1000 + args.seed), 2000,
+                          P.input_size(pruned))
     spec = P.max_lyapunov(pruned, drive, k=k, burn_in=500)
-    ev_d, ev_p = P.eigenvalues(dense.w_rec), P.eigenvalues(pruned.w_rec)
+    ev_d = P.eigenvalues(P.recurrent_weights(dense))
+    ev_p = P.eigenvalues(P.recurrent_weights(pruned))
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4))
     a.scatter(ev_d.real, ev_d.imag, s=4, alpha=0.5, label=f"dense ({len(ev_d)})")
     a.scatter(ev_p.real, ev_p.imag, s=4, alpha=0.5, label=f"{args.method} ({len(ev_p)})")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_output_flags, defer_plot
 
 CHUNK_STEPS = 10000  # steps per compiled call (1 s at dt = 0.1 ms); progress is per chunk
 
@@ -128,10 +128,10 @@ def run(args: argparse.Namespace) -> dict:
         out["rate_exc_hz"] = float(raster[:, :n_exc].mean() * 1000.0 / args.dt)
         out["rate_inh_hz"] = float(raster[:, n_exc:].mean() * 1000.0 / args.dt)
     if args.plot:
-        out["plot"] = plot_activity(raster, counts, args.neurons, args.dt, args.plot,
-                                    title=f"{args.model.upper()} N={args.neurons}: "
-                                    f"{out['mean_rate_hz']:.1f} Hz, "
-                                    f"CV(ISI) {out['cv_isi']:.2f}")
+        title = (f"{args.model.upper()} N={args.neurons}: {out['mean_rate_hz']:.1f} Hz, "
+                 f"CV(ISI) {out['cv_isi']:.2f}")
+        out["plot"] = defer_plot(args, lambda path: plot_activity(
+            raster, counts, args.neurons, args.dt, path, title=title))
     return out
 
 

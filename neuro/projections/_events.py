@@ -16,7 +16,8 @@ Heterogeneous delays: with a per-synapse table ``delays_ik`` (whole steps) and a
 slots of stride ``S`` (each slot ends in its own sink), ``idx_ik = ((pos + delays_ik) mod D) S +
 targets_ik``.
 
-Backward (``jax.custom_vjp``; ``g`` the cotangent of the returned accumulator; padding masked)::
+Derivatives (``jax.custom_jvp``: the tangent is the same map over every table entry, which JAX
+transposes for reverse mode; ``g`` the cotangent of the returned accumulator; padding masked)::
 
     dacc = g,   dz_i = sum_k w_ik g[idx_ik],   dw_ik = z_i g[idx_ik]
 
@@ -190,36 +191,38 @@ def _jax_forward(layout: Layout, acc, z, weights, targets, delays, pos):
     return acc
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
 def deliver(layout: Layout, acc: Array, z: Array, weights: Array, targets: Array,
             delays: Array | None, pos: Array) -> Array:
     """``acc`` plus the input of ``z`` through the table (see the module docstring); 1-D ``z``."""
     return _forward(layout, acc, z, weights, targets, delays, pos)
 
 
-def _deliver_fwd(layout, acc, z, weights, targets, delays, pos):
-    out = _forward(layout, acc, z, weights, targets, delays, pos)
-    return out, (z, weights, targets, delays, pos)
-
-
-def _deliver_bwd(layout, residuals, g):
-    z, weights, targets, delays, pos = residuals
+def _indices(layout: Layout, targets: Array, delays: Array | None, pos: Array) -> Array:
+    """Accumulator index of every table entry (padding -> the sink)."""
     idx = layout.place(targets)
     if delays is not None:
         idx = ((pos + delays) % layout.n_slots) * layout.stride + targets
+    return idx
+
+
+@deliver.defjvp
+def _deliver_jvp(layout, primals, tangents):
+    """Forward event-driven; the tangent is the same map over every table entry (plain jnp
+    scatter, linear in the tangents), so JAX transposes it for reverse mode into the gathers
+    ``dz_i = sum_k w_ik g[idx_ik]``, ``dw_ik = z_i g[idx_ik]``: exact, and forward mode works
+    too (Lyapunov analysis, ``jax.jvp``)."""
+    acc, z, weights, targets, delays, pos = primals
+    d_acc, d_z, d_w = tangents[:3]
+    out = _forward(layout, acc, z, weights, targets, delays, pos)
+    idx = _indices(layout, targets, delays, pos)
     valid = targets != layout.sink
-    gathered = jnp.where(valid, g.at[idx].get(mode="promise_in_bounds"), 0.0)  # [n_pre + 1, K]
-    w_full = jnp.broadcast_to(weights, targets.shape).astype(g.dtype)
-    dz = None
+    dtype = acc.dtype
+    z_rows = jnp.append(z, jnp.zeros((1,), z.dtype)).astype(dtype)[:, None]
+    contrib = z_rows * jnp.broadcast_to(d_w, targets.shape).astype(dtype)
     if jnp.issubdtype(z.dtype, jnp.inexact):
-        dz = jnp.sum(w_full * gathered, axis=1)[:-1].astype(z.dtype)
-        z_rows = jnp.append(z, jnp.zeros((1,), z.dtype)).astype(g.dtype)
-    else:
-        z_rows = jnp.append(z.astype(g.dtype), jnp.zeros((1,), g.dtype))
-    dw = z_rows[:, None] * gathered
-    if weights.shape[1] == 1:
-        dw = jnp.sum(dw, axis=1, keepdims=True)
-    return g, dz, dw.astype(weights.dtype), None, None, None
-
-
-deliver.defvjp(_deliver_fwd, _deliver_bwd)
+        dz_rows = jnp.append(d_z, jnp.zeros((1,), d_z.dtype)).astype(dtype)[:, None]
+        contrib = contrib + jnp.broadcast_to(weights, targets.shape).astype(dtype) * dz_rows
+    contrib = jnp.where(valid, contrib, 0.0)
+    d_out = d_acc + jnp.zeros_like(d_acc).at[idx.reshape(-1)].add(contrib.reshape(-1))
+    return out, d_out

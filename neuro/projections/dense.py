@@ -4,6 +4,12 @@ The reference for every other projection. ``mask`` (bool, optional) removes syna
 (e.g. self-connections); it is not a float leaf, so it is never trained. ``delay`` adds whole steps
 of uniform synaptic delay (:mod:`neuro.projections.delays`); ``channel`` is the receptor channel
 of the target population the projection drives.
+
+``backend`` (static) chooses how :func:`neuro.run.scan_steps` computes a whole run of a network
+whose recurrent projection this is: ``"xla"`` (the reference: one ``Network.step`` per time step,
+differentiated by plain autodiff), ``"fused"`` or ``"fused-event"`` (:mod:`neuro.fast_rnn`: the
+recurrent layer with a hand-written backward pass; ``-event``: Numba event-driven products). The
+per-step ``deliver`` is the same for every backend.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import numpy as np
 
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.projections.delays import delay_init, delay_step
-from neuro.validation import check_finite, check_positive
+from neuro.validation import check_choice, check_finite, check_positive
 
 Array = jax.Array
+BACKENDS = ("xla", "fused", "fused-event")
 
 
 @pytree_dataclass
@@ -32,6 +39,7 @@ class Dense:
     target: str = static_field()
     channel: int = static_field(default=0)
     delay: int = static_field(default=0)
+    backend: str = static_field(default="xla")
 
     n_channels = 1
 
@@ -85,12 +93,14 @@ def dense(
     channel: int = 0,
     delay: int = 0,
     dtype: Any = None,
+    backend: str = "xla",
 ) -> Dense:
     """A :class:`Dense` projection from ``source`` to ``target`` (population or input names).
 
     Either ``w`` (``[n_pre, n_post]``) or ``key, n_pre, n_post`` for ``W ~ N(0, gain^2/n_pre)``.
     ``bias=True`` adds a trainable zero bias; ``self_connections=False`` masks the diagonal
-    (square ``w`` only). ``delay``: extra whole steps of uniform delay.
+    (square ``w`` only). ``delay``: extra whole steps of uniform delay. ``backend``: see the
+    module docstring (``"fused*"`` only for a recurrent projection, ``source == target``).
     """
     dtype = dtype or float
     if w is None:
@@ -106,13 +116,17 @@ def dense(
         raise ValueError(f"w must be a [n_pre, n_post] matrix; got shape {w.shape}")
     check_finite("w", w)
     _check_delay_channel(delay, channel)
+    check_choice("backend", backend, BACKENDS)
+    if backend != "xla" and source != target:
+        raise ValueError(f"backend={backend!r} is for a recurrent projection (source == target); "
+                         f"got {source!r} -> {target!r}")
     mask = None
     if not self_connections:
         if w.shape[0] != w.shape[1]:
             raise ValueError(f"self_connections=False needs a square w; got shape {w.shape}")
         mask = ~jnp.eye(w.shape[0], dtype=bool)
     b = jnp.zeros((w.shape[1],), w.dtype) if bias else None
-    return Dense(w, b, mask, source, target, int(channel), int(delay))
+    return Dense(w, b, mask, source, target, int(channel), int(delay), backend)
 
 
 def _check_delay_channel(delay: Any, channel: Any) -> None:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from neuro.models.hrsnn import hrsnn, spiking_step
+from neuro import prune as P
+from neuro.models.hrsnn import hrsnn
 from neuro.tasks import prediction as pred
 
 
@@ -57,13 +58,13 @@ def test_nrmse_and_ridge():
 def test_network_prediction_beats_mean_and_multistep_is_harder():
     s = pred.make_series("lorenz", scale=0.05)
     net = hrsnn(jax.random.PRNGKey(0), 60, 3, radius=5.0, input_scale=3.0)
-    res = pred.evaluate(spiking_step, net, s)
+    res = pred.evaluate(net, s)
     assert res.nrmse < 0.5  # a mean predictor scores 1
     assert res.rates.shape == (60,) and 0 < res.rates.mean() < 1
-    res_f = pred.evaluate(spiking_step, net, s, features="filtered", n_sub=2)
+    res_f = pred.evaluate(net, s, features="filtered", n_sub=2)
     assert res_f.nrmse < 1.0
     s5 = pred.make_series("lorenz", scale=0.05, horizon=5)
-    res5 = pred.evaluate(spiking_step, net, s5, horizon=5)
+    res5 = pred.evaluate(net, s5, horizon=5)
     assert res.nrmse < res5.nrmse  # predicting further ahead is harder
 
 
@@ -74,12 +75,13 @@ def test_bptt_training_lowers_loss():
     starts = rng.integers(0, 400, 8)
     x = np.stack([s.x[i : i + 60] for i in starts])
     y = np.stack([s.x[i + 5 : i + 65] for i in starts])
-    _, readout0 = pred.train_bptt(spiking_step, net, s, horizon=5, iterations=1, lr=1e-9,
+    _, readout0 = pred.train_bptt(net, s, horizon=5, iterations=1, lr=1e-9,
                                   window=60, batch=4)
-    before = pred.bptt_loss(spiking_step, net, readout0, x, y)
-    trained, readout = pred.train_bptt(spiking_step, net, s, horizon=5, iterations=25, lr=3e-3,
+    before = pred.bptt_loss(net, readout0, x, y)
+    trained, readout = pred.train_bptt(net, s, horizon=5, iterations=25, lr=3e-3,
                                        window=60, batch=8)
-    after = pred.bptt_loss(spiking_step, trained, readout, x, y)
+    after = pred.bptt_loss(trained, readout, x, y)
     assert after < before
-    mask0 = np.asarray(net.w_rec) != 0
-    assert np.all(np.asarray(trained.w_rec)[~mask0] == 0)  # pruned synapses stay absent
+    mask0 = P.recurrent_weights(net) != 0
+    assert np.all(P.recurrent_weights(trained)[~mask0] == 0)  # effective weights W * mask
+    assert not np.array_equal(P.recurrent_weights(trained), P.recurrent_weights(net))
