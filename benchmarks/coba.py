@@ -20,9 +20,21 @@ overhead), events/s (synaptic events delivered per wall-clock second), peak MB (
 memory of the simulator's process), x ours and cpu x (ratios of the two times to neuro's).
 Brian2 cpp_standalone reports the binary's own timer for s/bio-s.
 
+``--baseline REV`` adds the row ``neuro@REV``: the same saved network run by the package as it was
+at git revision REV (a ``git archive`` checkout put first on PYTHONPATH of its worker process), so
+a redesign is measured against the code it replaced in the same invocation. The pre-"one network"
+API (commit dbe7d37: ``neuro.connect``, ``models.coba.compile_run``) is supported.
+
+Auryn (Zenke & Gerstner 2014) runs its own Vogels-Abbott network (``sim_coba_scaled --n N --kin
+80``: weights 0.4 / 5.1, V0 = -60 mV, forward Euler, 0.8 ms delay; built by
+``shared/peers/build_auryn.sh DEST``, given by ``--auryn PATH`` or $NEURO_AURYN); it is compared with
+the row ``neuro-auryn``, neuro running that network (``neuro simulate coba --variant auryn``),
+sampled from neuro's seed. Auryn's s/bio-s and cpu s are its own timers of ``sys->run``.
+
     python benchmarks/coba.py                       # N = 4000, 1 s, all peers (~3-6 min)
     python benchmarks/coba.py --scaling             # + N = 4k, 16k, 40k: ours, Brian2 C++, BrainPy
     python benchmarks/coba.py --sizes 4000 16000 40000 100000 --peers brian2-cpp brainpy
+    python benchmarks/coba.py --sizes 4000 40000 --peers brian2-cpp auryn --baseline dbe7d37
 """
 
 from __future__ import annotations
@@ -39,9 +51,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PEERS = ("numpy", "brian2-numpy", "brian2-cython", "brian2-cpp", "brainpy")
+PEERS = ("numpy", "brian2-numpy", "brian2-cython", "brian2-cpp", "brainpy", "auryn")
 PEER_MODULES = {"numpy": "numpy", "brian2-numpy": "brian2", "brian2-cython": "brian2",
-                "brian2-cpp": "brian2", "brainpy": "brainpy"}
+                "brian2-cpp": "brian2", "brainpy": "brainpy", "auryn": None}
 PEER_EXTRA = {"brainpy": "numba"}  # brainevent CPU kernels
 PEER_REQUIREMENTS = ["brian2>=2.9,<2.10", "numpy>=2,<2.4", "numba", "brainpy==2.8.2",
                      "jax>=0.7,<0.13"]
@@ -59,9 +71,10 @@ def make_network(n: int, seed: int, path: Path) -> None:
     from neuro.models import coba
 
     net, state = coba.coba_network(n, variant="brainpy", seed=seed)
-    pre, post, ch, w = net.conn.to_edges()
-    np.savez(path, pre=pre.astype(np.int32), post=post.astype(np.int32), n=n,
-             n_exc=net.n_exc, v0=np.asarray(state.v, dtype=np.float64))
+    pre, post, ch, w = coba.connectivity(net).to_edges()
+    np.savez(path, pre=pre.astype(np.int32), post=post.astype(np.int32), n=n, seed=seed,
+             n_exc=coba.num_excitatory(n),
+             v0=np.asarray(state.neurons[coba.POPULATION].v, dtype=np.float64))
 
 
 def cpu_seconds() -> float:
@@ -88,17 +101,71 @@ def peak_mb() -> float:
 # ----------------------------------------------------------------------------- workers
 
 
-def worker_neuro(data, duration: float, repeats: int, threads: int = 1) -> dict:
+def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
+                 variant: str = "brainpy") -> dict:
+    """neuro on the saved network (``variant="auryn"``: Auryn's network, sampled from the seed)."""
     import jax
     import numpy as np
 
+    from neuro import projections, run
+    from neuro.cli.simulate import limit_cpu_threads
+    from neuro.models import coba
+
+    if threads:
+        limit_cpu_threads(threads)
+    n, n_exc = int(data["n"]), int(data["n_exc"])
+    if variant == "auryn":
+        net, state = coba.coba_network(n, variant="auryn", seed=int(data["seed"]))
+    else:
+        is_inh = np.arange(n) >= n_exc
+        conn = projections.from_edges(
+            data["pre"], data["post"], n, n, source_channels=is_inh.astype(int), n_channels=2,
+            source_weights=np.where(is_inh, PARAMS["w_inh"], PARAMS["w_exc"]))
+        net, state = coba.coba_network(n, variant="brainpy", conn=conn, v0=data["v0"])
+    steps = int(round(duration * 1e4))
+    monitor = coba.monitor(net)
+    times, cpu = [], []
+    for r in range(repeats + 1):  # the first run compiles
+        start, c0 = time.perf_counter(), cpu_seconds()
+        out = run.simulate(net, state, n_steps=steps, monitors=monitor)
+        jax.block_until_ready(out.state)
+        if r == 0:
+            first = time.perf_counter() - start
+            continue
+        times.append(time.perf_counter() - start)
+        cpu.append(cpu_seconds() - c0)
+    spikes = int(np.asarray(out.records["spikes"]).sum())
+    events = int(np.asarray(out.records["events"], dtype=np.int64).sum())
+    return dict(times=times, cpu=cpu, compile=max(first - float(np.median(times)), 0.0),
+                spikes=spikes, events=events)
+
+
+def worker_baseline(data, duration: float, repeats: int, threads: int = 1) -> dict:
+    """The package at an earlier revision (its checkout first on PYTHONPATH), same network.
+    Supports the API before the one-network redesign (``neuro.connect``, ``compile_run``)."""
+    import importlib.util
+
+    import jax
+    import numpy as np
+
+    root = os.environ["NEURO_BASELINE_ROOT"]
+    sys.path.insert(0, root)
+    neuro = importlib.import_module("neuro")  # noqa: F841 (checked below)
+    if not str(Path(neuro.__file__).resolve()).startswith(str(Path(root).resolve())):
+        raise RuntimeError(f"baseline imported neuro from {neuro.__file__}, not {root}")
+    spec = importlib.util.spec_from_file_location("neuro.models", Path(root) / "models" /
+                                                  "__init__.py",
+                                                  submodule_search_locations=[str(Path(root) /
+                                                                                  "models")])
+    models = importlib.util.module_from_spec(spec)
+    sys.modules["neuro.models"] = models
+    spec.loader.exec_module(models)
     from neuro import connect
     from neuro.cli.simulate import limit_cpu_threads
     from neuro.models import coba
 
     if threads:
         limit_cpu_threads(threads)
-
     n, n_exc = int(data["n"]), int(data["n_exc"])
     is_inh = np.arange(n) >= n_exc
     conn = connect.from_edges(data["pre"], data["post"], n, n,
@@ -118,6 +185,25 @@ def worker_neuro(data, duration: float, repeats: int, threads: int = 1) -> dict:
     spikes = int(np.asarray(counts[0]).sum())
     events = int(np.asarray(counts[1], dtype=np.int64).sum())
     return dict(times=times, cpu=cpu, compile=compile_s, spikes=spikes, events=events)
+
+
+def worker_auryn(data, duration: float, repeats: int, binary: str) -> dict:
+    """Auryn's own COBA network at this size (in-degree 80), single process, no MPI."""
+    n = int(data["n"])
+    times, cpu, res = [], [], None
+    with tempfile.TemporaryDirectory(prefix="coba_auryn_") as out:
+        for _ in range(repeats):
+            proc = subprocess.run([binary, "--n", str(n), "--kin", "80", "--simtime",
+                                   str(duration), "--dir", out], capture_output=True, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                raise RuntimeError(f"auryn failed ({proc.returncode}): {proc.stderr[-300:]}")
+            res = json.loads(lines[-1][7:])
+            times.append(res["run_wall_s"])
+            cpu.append(res["run_cpu_s"])
+    events = int(round(res["spikes"] * res["synapses"] / n))  # mean out-degree per spike
+    return dict(times=times, cpu=cpu, compile=res["setup_s"], spikes=int(res["spikes"]),
+                events=events)
 
 
 def worker_numpy(data, duration: float, repeats: int) -> dict:
@@ -316,6 +402,9 @@ def worker_main(args) -> None:
 
     data = dict(np.load(args.data))
     fns = {"neuro": lambda *a: worker_neuro(*a, threads=args.threads),
+           "neuro-auryn": lambda *a: worker_neuro(*a, threads=args.threads, variant="auryn"),
+           "baseline": lambda *a: worker_baseline(*a, threads=args.threads),
+           "auryn": lambda *a: worker_auryn(*a, binary=args.auryn),
            "numpy": worker_numpy, "brainpy": worker_brainpy,
            "brian2-numpy": lambda *a: worker_brian2(*a, target="numpy"),
            "brian2-cython": lambda *a: worker_brian2(*a, target="cython"),
@@ -347,12 +436,35 @@ def importable(python: str, module: str) -> bool:
     return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
 
 
+def find_auryn(given: str | None) -> str | None:
+    for cand in (given, os.environ.get("NEURO_AURYN")):
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return str(Path(cand).resolve())
+    return None
+
+
+def baseline_checkout(rev: str, dest: Path) -> Path:
+    """``git archive REV`` of this repository unpacked into ``dest`` (no worktree metadata)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
 def run_worker(python: str, name: str, data: Path, duration: float, repeats: int,
-               timeout: float, threads: int = 1) -> dict:
+               timeout: float, threads: int = 1, baseline: Path | None = None,
+               auryn: str | None = None) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if name == "baseline":
+        env["NEURO_BASELINE_ROOT"] = str(baseline)
+        env["PYTHONPATH"] = str(baseline) + os.pathsep + env.get("PYTHONPATH", "")
+    else:
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [python, str(Path(__file__).resolve()), "--worker", name, "--data", str(data),
            "--duration", str(duration), "--repeats", str(repeats), "--threads", str(threads)]
+    if auryn:
+        cmd += ["--auryn", auryn]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -381,6 +493,12 @@ def main(argv=None) -> int:
                         help="plot run time vs synaptic events per size")
     parser.add_argument("--threads", type=int, default=1,
                         help="XLA:CPU threads for neuro (default 1, faster here; 0 = XLA default)")
+    parser.add_argument("--baseline", metavar="REV", default=None,
+                        help="also run neuro as of git revision REV (e.g. dbe7d37) on the same "
+                        "network, as the row neuro@REV")
+    parser.add_argument("--auryn", metavar="PATH", default=None,
+                        help="Auryn's sim_coba_scaled binary (default $NEURO_AURYN); built by "
+                        "shared/peers/build_auryn.sh")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -393,7 +511,7 @@ def main(argv=None) -> int:
     plan = [(n, list(args.peers)) for n in args.sizes]
     if args.scaling:
         for n in (4000, 16000, 40000):
-            scaled = [p for p in ("brian2-cpp", "brainpy") if p in args.peers]
+            scaled = [p for p in ("brian2-cpp", "brainpy", "auryn") if p in args.peers]
             if n in args.sizes:
                 continue
             plan.append((n, scaled))
@@ -402,7 +520,15 @@ def main(argv=None) -> int:
           f"{args.threads or 'default'}; peers python: "
           f"{peers_python}; {os.cpu_count()} CPUs", flush=True)
     available = {}
+    auryn = find_auryn(args.auryn)
     for peer in PEERS:
+        if peer == "auryn":
+            if auryn:
+                available[peer] = sys.executable
+            elif peer in args.peers:
+                print("# skip auryn: no sim_coba_scaled binary (--auryn PATH or $NEURO_AURYN; "
+                      "build with shared/peers/build_auryn.sh DEST)", flush=True)
+            continue
         py = sys.executable if peer == "numpy" else peers_python
         mods = [PEER_MODULES[peer]] + ([PEER_EXTRA[peer]] if peer in PEER_EXTRA else [])
         if not all(importable(py, m) for m in mods):
@@ -416,6 +542,7 @@ def main(argv=None) -> int:
 
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="coba_bench_"))
+    baseline = baseline_checkout(args.baseline, tmp / "baseline") if args.baseline else None
     header = (f"{'simulator':14s} {'N':>7s} {'rate Hz':>8s} {'s/bio-s':>8s} {'cpu s':>7s} "
               f"{'compile s':>9s} {'events/s':>10s} {'peak MB':>8s} {'x ours':>7s} "
               f"{'cpu x':>6s}  rate check")
@@ -423,19 +550,24 @@ def main(argv=None) -> int:
     for n, peers in plan:
         data = tmp / f"net_{n}.npz"
         make_network(n, args.seed, data)
-        ours = None
-        for name in ["neuro"] + [p for p in peers if p in available]:
-            python = sys.executable if name == "neuro" else available[name]
+        ours = mine = None
+        names = ["neuro"] + (["baseline"] if baseline else []) + \
+            [p for p in peers if p in available and p != "auryn"]
+        if "auryn" in peers and "auryn" in available:
+            names += ["neuro-auryn", "auryn"]
+        for name in names:
+            python = available.get(name, sys.executable)
             try:
                 res = run_worker(python, name, data, args.duration, args.repeats, args.timeout,
-                                 args.threads)
+                                 args.threads, baseline=baseline, auryn=auryn)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 print(f"# {name} at N={n}: {exc}", flush=True)
                 continue
             t = sorted(res["times"])[len(res["times"]) // 2] / args.duration
             c = sorted(res["cpu"])[len(res["cpu"]) // 2] / args.duration
             rate = res["spikes"] / n / args.duration
-            row = dict(simulator=name, n=n, rate_hz=rate, seconds_per_bio_second=t,
+            label = f"neuro@{args.baseline}" if name == "baseline" else name
+            row = dict(simulator=label, n=n, rate_hz=rate, seconds_per_bio_second=t,
                        cpu_seconds_per_bio_second=c, compile_seconds=res["compile"],
                        events_per_second=res["events"] / args.duration / t,
                        peak_mb=res["peak_mb"], times=res["times"], cpu=res["cpu"])
@@ -443,12 +575,19 @@ def main(argv=None) -> int:
                 ours = row
             ratio = t / ours["seconds_per_bio_second"] if ours else float("nan")
             cpu_ratio = c / ours["cpu_seconds_per_bio_second"] if ours else float("nan")
-            check = "-" if name == "neuro" or not ours else (
-                "agrees" if abs(rate - ours["rate_hz"]) <= args.tolerance * ours["rate_hz"]
-                else f"DIFFERS by {100 * (rate / ours['rate_hz'] - 1):+.1f} %")
+            # Auryn runs its own network: its rate is checked against neuro on that network
+            same = mine if name == "auryn" else ours
+            check = "-" if name in ("neuro", "neuro-auryn") or not same else (
+                "agrees" if abs(rate - same["rate_hz"]) <= args.tolerance * same["rate_hz"]
+                else f"DIFFERS by {100 * (rate / same['rate_hz'] - 1):+.1f} %")
+            if name == "auryn" and mine:
+                check += (f"; neuro-auryn is {t / mine['seconds_per_bio_second']:.2f}x faster "
+                          f"(cpu {c / mine['cpu_seconds_per_bio_second']:.2f}x)")
+            if name == "neuro-auryn":
+                mine = row
             row.update(ratio_to_ours=ratio, cpu_ratio_to_ours=cpu_ratio, rate_check=check)
             rows.append(row)
-            print(f"{name:14s} {n:7d} {rate:8.2f} {t:8.3f} {c:7.3f} {res['compile']:9.2f} "
+            print(f"{label:14s} {n:7d} {rate:8.2f} {t:8.3f} {c:7.3f} {res['compile']:9.2f} "
                   f"{row['events_per_second']:10.3g} {res['peak_mb']:8.0f} {ratio:7.2f} "
                   f"{cpu_ratio:6.2f}  {check}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)

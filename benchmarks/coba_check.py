@@ -32,39 +32,45 @@ def run_neuro(n: int, variant: str, seed: int, steps: int):
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    from neuro import run
     from neuro.models import coba
 
     net, state = coba.coba_network(n, variant=variant, seed=seed)
-    result = coba.run(net, state, steps, record=n)
-    return net, state, np.asarray(result.raster)
+    result = run.simulate(net, state, n_steps=steps, monitors=coba.monitor(net, record=n))
+    return net, state, np.asarray(result.records["raster"])
 
 
 def run_brian2(net, state, steps: int, target: str) -> np.ndarray:
     import brian2 as b2
 
+    from neuro.models import coba
+
+    pop = net.populations[coba.POPULATION]
+    neuron, synapse = pop.neuron, pop.synapse
     b2.prefs.logging.console_log_level = "ERROR"
     b2.prefs.codegen.target = target
-    b2.defaultclock.dt = net.dt * b2.ms
-    n, n_exc = net.n, net.n_exc
+    b2.defaultclock.dt = neuron.dt * b2.ms
+    n, n_exc = pop.size, coba.num_excitatory(pop.size)
     ms, mV = b2.ms, b2.mV
     f = lambda x: float(np.asarray(x))
-    ns = dict(taum=f(net.tau_m) * ms, El=f(net.v_rest) * mV, Vr=f(net.v_reset) * mV,
-              Vt=f(net.v_th) * mV, Ee=f(net.e_exc) * mV, Ei=f(net.e_inh) * mV,
-              taue=-net.dt / np.log(f(net.decay[0])) * ms,
-              taui=-net.dt / np.log(f(net.decay[n])) * ms, I=f(net.drive) * mV)
+    tau_e, tau_i = (float(t) for t in np.asarray(synapse.tau))
+    ns = dict(taum=f(neuron.tau_m) * ms, El=f(neuron.v_rest) * mV, Vr=f(neuron.v_reset) * mV,
+              Vt=f(neuron.v_th) * mV, Ee=f(neuron.reversal[0]) * mV,
+              Ei=f(neuron.reversal[1]) * mV, taue=tau_e * ms, taui=tau_i * ms,
+              I=f(neuron.bias) * mV)
     eqs = """
     dv/dt = (El - v + ge * (Ee - v) + gi * (Ei - v) + I) / taum : volt (unless refractory)
     dge/dt = -ge / taue : 1
     dgi/dt = -gi / taui : 1
     """
     group = b2.NeuronGroup(n, eqs, threshold="v > Vt", reset="v = Vr",
-                           refractory=net.n_ref * net.dt * ms, method="exponential_euler",
+                           refractory=neuron.n_ref * neuron.dt * ms, method="exponential_euler",
                            namespace=ns)
-    g = np.asarray(state.g, dtype=np.float64)
-    group.v = np.asarray(state.v, dtype=np.float64) * mV
+    g = np.asarray(state.synapses[coba.POPULATION], dtype=np.float64)
+    group.v = np.asarray(state.neurons[coba.POPULATION].v, dtype=np.float64) * mV
     group.ge = g[:n]
     group.gi = g[n:2 * n]
-    pre, post, ch, w = net.conn.to_edges()
+    pre, post, ch, w = coba.connectivity(net).to_edges()
     syn = []
     for c, var, offset in ((0, "ge", 0), (1, "gi", n_exc)):
         sel = ch == c
@@ -74,9 +80,9 @@ def run_brian2(net, state, steps: int, target: str) -> np.ndarray:
         s.w = w[sel]
         syn.append(s)
     monitor = b2.SpikeMonitor(group)
-    b2.Network(group, *syn, monitor).run(steps * net.dt * ms)
+    b2.Network(group, *syn, monitor).run(steps * neuron.dt * ms)
     raster = np.zeros((steps, n), dtype=bool)
-    t = np.round(np.asarray(monitor.t / ms) / net.dt).astype(int)
+    t = np.round(np.asarray(monitor.t / ms) / neuron.dt).astype(int)
     raster[t, np.asarray(monitor.i)] = True
     return raster
 
@@ -91,6 +97,12 @@ def stats(raster: np.ndarray, n_exc: int, dt: float) -> dict:
                 cv_isi=coba.cv_isi(raster))
 
 
+def coba_n_exc(n: int) -> int:
+    from neuro.models import coba
+
+    return coba.num_excitatory(n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--neurons", type=int, default=4000)
@@ -103,8 +115,9 @@ def main() -> None:
         net, state, ours = run_neuro(args.neurons, variant, args.seed, steps)
         theirs = run_brian2(net, state, steps, args.target)
         differ = np.nonzero(np.any(ours != theirs, axis=1))[0]
-        first = f"{differ[0] * net.dt:.1f} ms" if differ.size else "never"
-        a, b = stats(ours, net.n_exc, net.dt), stats(theirs, net.n_exc, net.dt)
+        dt, n_exc = 0.1, coba_n_exc(args.neurons)
+        first = f"step {differ[0]} ({differ[0] * dt:.1f} ms)" if differ.size else "never"
+        a, b = stats(ours, n_exc, dt), stats(theirs, n_exc, dt)
         print(f"{variant:9s} N={args.neurons} {args.duration:g} s: spike trains first differ at "
               f"{first}")
         for name, s in (("neuro f64", a), (f"brian2 {args.target}", b)):

@@ -7,11 +7,14 @@ Runs, in one invocation and with the same seeds, task layout and training budget
 * ``astro``     the same LIF network with trainable astrocyte groups (default groups of 2),
 * ``astro-g8``  the same with groups of 8 (the reference design's block size),
 * ``astro-alif`` astrocytes (groups of 2) on the ALIF network,
+* ``lr-lif``, ``lr-alif`` Li-Rinzel astrocytes (groups of 2, trainable SIC gains) on the LIF and
+  ALIF networks (models/astrosnn.py),
 
 and prints the accuracy at each delay (mean +- std over seeds), the accuracy of the astrocyte
 networks with their trained gains set to 0, and the astro/baseline ratios at the longest delay.
 
     python benchmarks/memory_retention.py --task delayed-recall --seeds 3 4 5 6 7 [--json FILE]
+    python benchmarks/memory_retention.py --peers alif astro-alif lr-alif --seeds 3 4 5 6 7
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import time
 from neuro.tasks.memory import DEFAULT_DELAYS, TASKS, TrainConfig, retention
 
 PEERS = {"lif": ("lif", {}), "alif": ("alif", {}), "astro": ("astro", {}),
-         "astro-g8": ("astro", {"group_size": 8}), "astro-alif": ("astro-alif", {})}
+         "astro-g8": ("astro", {"group_size": 8}), "astro-alif": ("astro-alif", {}),
+         "lr-lif": ("lr-lif", {}), "lr-alif": ("lr-alif", {})}
 
 
 def main() -> None:
@@ -63,9 +67,9 @@ def main() -> None:
             row = "".join(f"{rem[k]['mean']:8.3f}+-{rem[k]['std']:.2f}" for k in keys)
             print(f"  gains->0 {row}")
     last = keys[-1]
-    for a in (p for p in results if p.startswith("astro")):
+    for a in (p for p in results if p.startswith(("astro", "lr"))):
         for b in ("lif", "alif"):
-            if a == "astro-alif" and b == "lif":
+            if a.endswith("alif") and b == "lif":
                 continue
             if b in results:
                 ratio = (results[a]["accuracy_by_delay"][last]["mean"]

@@ -2,8 +2,9 @@
 
 1. NEST's single-astrocyte behaviour: 20 Hz Poisson input raises IP3 and Ca; above
    SIC_th = 196.69 nM the astrocyte emits a slow inward current (strong weight only).
-2. A recurrent SNN with astrocyte-modulated units trained on e-prop's evidence accumulation, with
-   its per-group astrocyte state ``c`` (the unit's calcium-like trace).
+2. AstroSNN (models/astrosnn.py, a Network with an astrocyte modulator) trained on e-prop's
+   evidence accumulation against the same network without astrocytes, and with Li-Rinzel
+   astrocytes (trainable slow inward current) instead of the trainable modulation.
 
     python examples/astrocytes.py [--quick] [--plot FILE]
 """
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuro.astrocytes import LR_DEFAULTS, li_rinzel
+from neuro.modulators import LR_DEFAULTS, li_rinzel
 from neuro.tasks.memory import TrainConfig, evaluate, memory_task, train
 
 
@@ -53,16 +54,19 @@ def main() -> None:
     task = memory_task("evidence", max_delay=delay, dt=20.0 if args.quick else 10.0)
     cfg = TrainConfig(n_hidden=16 if args.quick else 64, group_size=4 if args.quick else 8,
                       iterations=15 if args.quick else 300, batch=16 if args.quick else 32)
-    for name in ("lif", "astro"):
-        model, params, losses = train(task, name, 0, [delay], cfg)
-        acc = evaluate(task, model, params, [delay], 64, 0)[delay]
-        print(f"{name:5s}: evidence accumulation, delay {delay} s: loss {losses[-1]:.3f}, "
+    for name in ("lif", "astro", "lr-lif"):
+        net, losses = train(task, name, 0, [delay], cfg)
+        acc = evaluate(task, net, [delay], 64, 0)[delay]
+        print(f"{name:6s}: evidence accumulation, delay {delay} s: loss {losses[-1]:.3f}, "
               f"accuracy {acc:.2f}")
         if name == "astro":
-            a = params["astro"]
+            a = net.modulators["astro"]
             tau = -task.dt / np.log(np.asarray(jax.nn.sigmoid(a.c_logit)))
-            print(f"       astrocyte tau_c (ms) {np.round(tau)}; kappa_th "
+            print(f"        astrocyte tau_c (ms) {np.round(tau)}; kappa_th "
                   f"{np.round(np.asarray(a.kappa_th), 2)}; kappa_g {np.round(np.asarray(a.kappa_g), 2)}")
+        if name == "lr-lif":
+            g = np.asarray(net.modulators["lr"].sic_gain)
+            print(f"        SIC gains: mean {g.mean():.3f}, range [{g.min():.3f}, {g.max():.3f}]")
 
     if args.plot:
         import matplotlib

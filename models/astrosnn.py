@@ -1,82 +1,59 @@
-"""AstroSNN: a recurrent spiking network of astrocyte-modulated units, and its baselines.
+"""AstroSNN: a recurrent spiking network with astrocytes, and its baselines, as a ``Network``.
 
-Network (project design; the unit is :func:`neuro.astrocytes.astro_unit_step`)::
+A constructor only (no step of its own): the network runs in :func:`neuro.run.scan_steps` and
+trains with :class:`neuro.train.Trainer`. Parts (project design; astrocytes.md section 4)::
 
-    I_t = x_t W_in + z_{t-1} (W_rec * (1 - eye))            (no self-connections)
-    (neuron, c)_t, z_t = astro unit step (LIF or ALIF neurons, groups of ``group_size``)
-    y_t = kappa y_{t-1} + z_t W_out + b_out,   kappa = exp(-dt/tau_out)     (leaky readout)
+    populations  "h": n_hidden LIF or ALIF neurons, soft reset
+    projections  "in":  x_t -> h, dense W_in;   "rec": z_{t-1} -> h, dense W_rec, no self-connections
+    modulators   "astro": trainable astrocyte modulation of threshold and gain
+                          (neuro.modulators.astro_modulation; blocks of ``group_size`` neurons)
+                 "lr":    Li-Rinzel astrocytes (neuro.modulators.tripartite), optional
+    readouts     "y": y_t = kappa y_{t-1} + z_t W_out + b_out,  kappa = exp(-dt/tau_out)
 
-Three configurations share this code and the same initial weights for the same seed:
+Configurations (:func:`model_by_name`) share the same initial weights for the same key:
 
-* ``astro``: LIF neurons, trainable astrocyte modulation (``c_logit``, ``kappa_th``, ``kappa_g``;
-  gains initialised at 0, so training starts from the plain LIF network);
-* ``lif``: the same network without astrocytes: gains frozen at 0, which is the plain LIF network
-  bit for bit (the ablation of astrocytes.md section 4);
-* ``alif``: the e-prop LSNN (Bellec et al. 2020): half the neurons adaptive (``beta > 0``),
-  half LIF (``beta = 0``), no astrocytes.
+* ``lif``: the recurrent LIF network; ``astro``: the same with the astrocyte modulation (gains
+  initialised at 0, so training starts from the plain LIF network, and the modulator with zero
+  gains is the plain network bit for bit);
+* ``alif``: the e-prop LSNN (Bellec et al. 2020): half the neurons adaptive, no astrocytes;
+  ``astro-alif``: the astrocyte modulation on that network;
+* ``lr-lif``, ``lr-alif``: Li-Rinzel astrocytes instead of the trainable modulation: astrocyte
+  ``a`` senses the spikes its ``group_size`` neurons emit onto the recurrent synapses
+  (``IP3 += delta_IP3 sum_{i in a} z_i``) and returns a slow inward current
+  ``I_i += g_i I_SIC,a`` to them, with a trainable per-neuron ``sic_gain`` g initialised at 0 and a
+  softplus-smoothed SIC so the gain has a gradient below threshold. Li-Rinzel defaults here
+  (project design, scaled for 10 ms steps and a 10 Hz network): ``delta_IP3 = 0.005 uM``,
+  ``tau_IP3 = 2000 ms``, NEST's values otherwise.
 
-``astro-alif`` (``astro_snn(..., neuron="alif", astro=True)``) puts astrocytes on the ALIF network.
-The astrocyte state ``c`` is computed (and can be plotted) in every configuration; it only acts
-when the gains are non-zero.
-
-Neurons at step ``dt`` (ms): LIF ``tau_m = 20 ms``, ``V_th = 1``, soft reset (neurons.md section 1);
-ALIF e-prop form with ``thr = 1``, ``tau_a = 2000 ms`` and the e-prop evidence-accumulation
-``beta = 1.7 (1 - rho)/(1 - alpha)`` in units of ``thr`` (neurons.md section 4.3). The astrocyte
-state measures its group's rate against ``ref_rate`` (10 Hz): ``drive_scale = 1/(ref_rate dt)``.
-Input weights are drawn ``N(0, gain^2/n_in)`` and scaled by ``1/(1 - alpha)`` for LIF (whose input
-enters as ``(1 - alpha) I``) so both neuron types see the same effective drive.
+Neurons at step ``dt`` (ms): LIF ``tau_m = 20 ms``, ``V_th = 1``; ALIF e-prop form with ``thr = 1``,
+``tau_a = 2000 ms`` and ``beta = 1.7 (1 - rho)/(1 - alpha)`` (neurons.md section 4.3). The
+astrocyte state measures its group's rate against ``ref_rate`` (10 Hz): ``drive_scale = 1/(ref_rate
+dt)``. Input and recurrent weights are ``N(0, gain^2/n)``, scaled by ``1/(1 - alpha)`` for LIF
+(whose input enters as ``(1 - alpha) I``) so both neuron types see the same effective drive.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuro._pytree import pytree_dataclass, replace, static_field
-from neuro.astrocytes import (
-    AstroModulation,
-    AstroUnitState,
-    GroupAssignment,
-    astro_modulation,
-    astro_unit_init,
-    astro_unit_step,
-    block_groups,
-)
-from neuro.neurons import ALIF, LIF, alif, lif
-from neuro.run import scan_steps
+from neuro import network as nw
+from neuro._pytree import replace
+from neuro.modulators import astro_modulation, li_rinzel, tripartite
+from neuro.modulators.coverage import blocks
+from neuro.neurons import alif, lif
+from neuro.projections import dense
+from neuro.readouts import leaky
+from neuro.train import trainable_mask
 from neuro.validation import check_choice, check_positive
 
 Array = jax.Array
-MODELS = ("lif", "alif", "astro", "astro-alif")
-
-
-@pytree_dataclass
-class AstroSNN:
-    """Fixed (untrained) structure of the network: neurons, groups, readout decay, flags."""
-
-    neuron: LIF | ALIF
-    groups: GroupAssignment
-    readout_decay: Array
-    n_in: int = static_field()
-    n_out: int = static_field()
-    astro: bool = static_field(default=True)
-    tau_c: float = static_field(default=500.0)
-    ref_rate: float = static_field(default=10.0)
-
-    @property
-    def n_hidden(self) -> int:
-        return self.groups.n_neurons
-
-
-class AstroSNNState(NamedTuple):
-    """Astrocyte-unit state (neurons and ``c``), last spikes ``z`` and readout ``y``."""
-
-    unit: AstroUnitState
-    z: Array
-    y: Array
+MODELS = ("lif", "alif", "astro", "astro-alif", "lr-lif", "lr-alif")
+#: float leaves trained by BPTT (weights, readout bias, astrocyte parameters)
+TRAINED = ("w", "b", "c_logit", "kappa_th", "kappa_g", "sic_gain")
 
 
 def astro_snn(
@@ -84,8 +61,9 @@ def astro_snn(
     n_hidden: int,
     n_out: int,
     *,
+    key: Array,
     neuron: str = "lif",
-    astro: bool = True,
+    astrocytes: str | None = "modulation",
     group_size: int = 8,
     dt: float = 10.0,
     tau_m: float = 20.0,
@@ -94,96 +72,84 @@ def astro_snn(
     tau_out: float = 20.0,
     ref_rate: float = 10.0,
     refractory_steps: int = 0,
-) -> AstroSNN:
-    """Validated network structure (see module docstring)."""
+    input_gain: float = 1.0,
+    rec_gain: float = 1.0,
+    delta_ip3: float = 0.005,
+    tau_ip3: float = 2000.0,
+    sic_softness: float = 0.05,
+) -> nw.Network:
+    """The network of the module docstring. ``astrocytes``: ``"modulation"``, ``"li-rinzel"`` or
+    None; ``key`` draws the weights (the same key gives the same weights for every choice)."""
     for name, v in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
-        if not isinstance(v, int | np.integer) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
             raise ValueError(f"{name} must be a positive int; got {v!r}")
     check_choice("neuron", neuron, ("lif", "alif"))
+    check_choice("astrocytes", astrocytes, ("modulation", "li-rinzel", None))
     for name, v in (("dt", dt), ("tau_m", tau_m), ("tau_a", tau_a), ("tau_c", tau_c),
                     ("tau_out", tau_out), ("ref_rate", ref_rate)):
         check_positive(name, v)
-    groups = block_groups(int(n_hidden), group_size)
+    coverage = blocks(int(n_hidden), group_size)
     if neuron == "lif":
         cell = lif(tau=tau_m, dt=dt, refractory_steps=refractory_steps)
+        scale, thr = 1.0 / (1.0 - float(np.exp(-dt / tau_m))), 1.0
     else:
         alpha, rho = np.exp(-dt / tau_m), np.exp(-dt / tau_a)
         beta = 1.7 * (1.0 - rho) / (1.0 - alpha)
         betas = np.where(np.arange(n_hidden) < n_hidden // 2, beta, 0.0)  # e-prop: half adaptive
         cell = alif(tau_m=tau_m, tau_a=tau_a, thr=1.0, beta=betas, dt=dt,
                     refractory_steps=refractory_steps)
-    return AstroSNN(cell, groups, jnp.asarray(np.exp(-dt / tau_out)), int(n_in), int(n_out),
-                    bool(astro), float(tau_c), float(ref_rate))
-
-
-def model_by_name(name: str, n_in: int, n_hidden: int, n_out: int, **kwargs: Any) -> AstroSNN:
-    """``"lif"``, ``"alif"``, ``"astro"`` or ``"astro-alif"`` (astrocytes on the ALIF network)."""
-    check_choice("model", name, MODELS)
-    neuron = "alif" if name.endswith("alif") else "lif"
-    return astro_snn(n_in, n_hidden, n_out, neuron=neuron, astro=name.startswith("astro"), **kwargs)
-
-
-def init_params(key: Array, model: AstroSNN, *, input_gain: float = 1.0,
-                rec_gain: float = 1.0) -> dict[str, Any]:
-    """Trainable parameters; the same ``key`` gives the same weights for every configuration."""
+        scale, thr = 1.0, 1.0
     k_in, k_rec, k_out = jax.random.split(key, 3)
-    n_in, n, n_out = model.n_in, model.n_hidden, model.n_out
-    cell = model.neuron
-    if isinstance(cell, LIF):
-        scale = 1.0 / (1.0 - float(jnp.mean(cell.alpha)))  # LIF input enters as (1 - alpha) I
-        thr = float(jnp.mean(cell.v_th))
-    else:
-        scale, thr = 1.0, float(jnp.mean(cell.thr))
+    n = int(n_hidden)
     w_in = jax.random.normal(k_in, (n_in, n)) * input_gain * scale * thr / np.sqrt(n_in)
     w_rec = jax.random.normal(k_rec, (n, n)) * rec_gain * scale * thr / np.sqrt(n)
     w_out = jax.random.normal(k_out, (n, n_out)) / np.sqrt(n)
-    dt = cell.dt
-    return {
-        "w_in": w_in, "w_rec": w_rec * (1.0 - jnp.eye(n)), "w_out": w_out,
-        "b_out": jnp.zeros(n_out),
-        "astro": astro_modulation(model.groups.n_groups, tau_c=model.tau_c, dt=dt,
-                                  drive_scale=1000.0 / (model.ref_rate * dt)),
-    }
+    rec = dense("h", "h", w_rec * (1.0 - jnp.eye(n)), self_connections=False)
+    modulators = {}
+    if astrocytes == "modulation":
+        modulators["astro"] = astro_modulation("h", coverage, tau_c=tau_c, dt=dt,
+                                               drive_scale=1000.0 / (ref_rate * dt))
+    elif astrocytes == "li-rinzel":
+        astro = li_rinzel(dt=dt, delta_ip3=delta_ip3, tau_ip3=tau_ip3, sic_softness=sic_softness)
+        # each astrocyte senses the spikes its own neurons send onto the recurrent synapses
+        modulators["lr"] = tripartite("h", coverage, source="h", w_in=coverage.matrix().T,
+                                      astro=astro, sic_gain=np.zeros(n))
+    return nw.network(
+        {"h": nw.population(cell, n)},
+        {"in": dense("x", "h", w_in), "rec": rec},
+        modulators,
+        {"y": leaky("h", w=w_out, tau=tau_out, dt=dt, scale_input=False)},
+        inputs={"x": int(n_in)},
+    )
 
 
-def trainable_mask(model: AstroSNN, params: dict[str, Any]) -> dict[str, Any]:
-    """1.0 for trained leaves, 0.0 for the astrocyte leaves of the no-astrocyte baselines."""
-    on = lambda tree, v: jax.tree_util.tree_map(lambda _: v, tree)
-    mask = {k: on(v, 1.0) for k, v in params.items()}
-    if not model.astro:
-        mask["astro"] = on(params["astro"], 0.0)
-    return mask
+def model_by_name(name: str, n_in: int, n_hidden: int, n_out: int, *, key: Array,
+                  **kwargs: Any) -> nw.Network:
+    """One of :data:`MODELS` (see the module docstring)."""
+    check_choice("model", name, MODELS)
+    neuron = "alif" if name.endswith("alif") else "lif"
+    astrocytes = ("modulation" if name.startswith("astro") else
+                  "li-rinzel" if name.startswith("lr") else None)
+    return astro_snn(n_in, n_hidden, n_out, key=key, neuron=neuron, astrocytes=astrocytes,
+                     **kwargs)
 
 
-def init_state(model: AstroSNN, batch: tuple[int, ...] = ()) -> AstroSNNState:
-    """Network at rest."""
-    return AstroSNNState(astro_unit_init(model.neuron, model.groups, batch),
-                         jnp.zeros((*batch, model.n_hidden)), jnp.zeros((*batch, model.n_out)))
+def trained_leaves(net: nw.Network) -> Any:
+    """Mask of the leaves BPTT trains (:data:`TRAINED`); neuron and Li-Rinzel constants stay."""
+    return trainable_mask(net, TRAINED)
 
 
-def step(net: tuple[AstroSNN, dict[str, Any]], state: AstroSNNState, x_t: Array
-         ) -> tuple[AstroSNNState, dict[str, Array]]:
-    """One network step; ``net = (model, params)``. Outputs spikes ``z``, ``c`` and readout ``y``."""
-    model, p = net
-    mod: AstroModulation = p["astro"]
-    if not model.astro:  # the ablation: exactly the plain neuron (gains 0), c still tracked
-        mod = replace(mod, c_logit=jax.lax.stop_gradient(mod.c_logit),
-                      kappa_th=jnp.zeros_like(mod.kappa_th), kappa_g=jnp.zeros_like(mod.kappa_g))
-    current = x_t @ p["w_in"] + state.z @ (p["w_rec"] * (1.0 - jnp.eye(model.n_hidden)))
-    unit, z = astro_unit_step(model.neuron, mod, model.groups, state.unit, current)
-    y = model.readout_decay * state.y + z @ p["w_out"] + p["b_out"]
-    return AstroSNNState(unit, z, y), {"z": z, "c": unit.c, "y": y}
+def without_astrocytes(net: nw.Network) -> nw.Network:
+    """The trained network with its astrocyte gains set to 0 (is the memory in the astrocytes?)."""
+    mods = {}
+    for name, m in net.modulators.items():
+        if hasattr(m, "without_gains"):
+            m = m.without_gains()
+        elif hasattr(m, "sic_gain"):
+            m = replace(m, sic_gain=jnp.zeros_like(m.sic_gain))
+        mods[name] = m
+    return replace(net, modulators=mods)
 
 
-def run(model: AstroSNN, params: dict[str, Any], inputs: Array,
-        monitors: tuple[str, ...] = ("z", "c", "y"), remat_chunk: int | None = None
-        ) -> dict[str, Array]:
-    """Run over time-major ``inputs [T, B, n_in]`` from rest; returns time-major records."""
-    state = init_state(model, inputs.shape[1:-1])
-    _, rec = scan_steps(step, (model, params), state, inputs, monitors=monitors,
-                        remat_chunk=remat_chunk)
-    return rec
-
-
-__all__ = ["MODELS", "AstroSNN", "AstroSNNState", "astro_snn", "init_params", "init_state",
-           "model_by_name", "run", "step", "trainable_mask"]
+__all__ = ["MODELS", "TRAINED", "astro_snn", "model_by_name", "trained_leaves",
+           "without_astrocytes"]

@@ -1,4 +1,4 @@
-"""The COBA and CUBA E/I networks of Vogels & Abbott (2005) / Brette et al. (2007).
+"""The COBA and CUBA E/I networks of Vogels & Abbott (2005) / Brette et al. (2007) as a Network.
 
 N leaky integrate-and-fire neurons, 80 % excitatory, 20 % inhibitory, Bernoulli connectivity with
 probability ``80 / N`` from every source to every target (in-degree 80 at any N, self-connections
@@ -16,58 +16,66 @@ CUBA (Benchmark 2, brian2 examples/CUBA.py; g in mV)::
     w_E = 1.62 mV, w_I = -9 mV
 
 Variants: ``"standard"`` (self-sustained, no drive; COBA V_0 ~ N(-65, 5), g_E,0 ~ N(4, 1.5),
-g_I,0 ~ N(20, 12) unclipped; CUBA V_0 ~ U(V_reset, V_th), g_0 = 0) and ``"brainpy"`` (the BrainPy /
-ANNarchy benchmark: constant drive I = 20 mV, V_0 ~ N(-55, 5), g_0 = 0).
+g_I,0 ~ N(20, 12) unclipped; CUBA V_0 ~ U(V_reset, V_th), g_0 = 0), ``"brainpy"`` (the BrainPy /
+ANNarchy benchmark: constant drive I = 20 mV, V_0 ~ N(-55, 5), g_0 = 0) and ``"auryn"`` (COBA
+only: the network of Auryn's ``sim_coba_benchmark``, Zenke & Gerstner 2014: dg_E = 0.4,
+dg_I = 5.1, I = 20 mV, V_0 = -60 mV, forward Euler for V, V clamped for the 50 steps after a
+spike, spikes arrive 0.8 ms = 8 steps after they are emitted; connection probability 0.02 at
+N = 4000, in-degree 80 at any N).
 
-Discrete step (project design; one step of dt = 0.1 ms, in Brian2's schedule order):
+The network (:func:`ei_network`) is one population ``"n"`` of :func:`neuro.neurons.conductance_lif`
+(``reversal=()`` for CUBA) with exponential synapses (:mod:`neuro.synapses`) and one recurrent
+event-driven projection ``"recurrent"`` (:func:`neuro.projections.sparse`; channel 0 = E -> g_E,
+1 = I -> g_I). One step of dt = 0.1 ms is the network's schedule (:mod:`neuro.network`):
 
-1. refractory counter ``r <- max(r - 1, 0)``; a neuron integrates only when ``r == 0``;
-2. ``V`` integrates with the conductances of the previous step, by exponential Euler (default;
-   exact for g held over the step, Brian2's default for these equations, BrainPy's ``exp_auto``)::
+1. spikes of the previous step are added onto the decayed traces, ``g <- g + W^T z_{t-1}``;
+2. refractory counter ``r <- max(r - 1, 0)``; ``V`` integrates with ``g`` where ``r == 0``, by
+   exponential Euler (default; Brian2's default for these equations)::
 
        G = 1 + g_E + g_I,  V_inf = (E_L + g_E E_E + g_I E_I + I) / G,
-       V <- V_inf + (V - V_inf) exp(-dt G / tau_m)                           (COBA)
-       V <- V_inf + (V - V_inf) exp(-dt / tau_m),  V_inf = E_L + g_E + g_I + I  (CUBA)
+       V <- V_inf + (V - V_inf) exp(-dt G / tau_m)                        (COBA)
+       V <- V_inf + (V - V_inf) exp(-dt / tau_m),  V_inf = E_L + (g_E + g_I) + I  (CUBA)
 
-   or forward Euler (``method="euler"``); the traces decay exactly, ``g <- g exp(-dt / tau)``;
-3. spike ``z = (V > V_th) and r == 0``; then ``g += W^T z`` (event-driven or dense, see
-   :mod:`neuro.connect`), ``V <- V_reset`` and ``r <- round(tau_ref / dt)`` where ``z``.
+   or forward Euler (``method="euler"``);
+3. spike ``z = (V > V_th) and r == 0``, ``V <- V_reset``, ``r <- round(tau_ref / dt)`` where ``z``;
+   the traces decay exactly, ``g <- g exp(-dt / tau)``, for the next step.
 
 So a spike at step s holds V at V_reset for steps s+1 .. s+49 (tau_ref = 5 ms) and its synaptic
-effect enters the membrane update of step s+1 (no extra delay), as in Brian2.
+effect enters the membrane update of step s+1, as in Brian2. The initial conductances of the
+standard COBA variant are the synapse state (the decayed trace the first step adds onto).
 
-State layout for speed: the two conductances are one flat vector ``[g_E; g_I; sink]`` that the
-event-driven propagation scatter-adds into in place (see :mod:`neuro.connect`).
+Run it with the package's loop, e.g. with the per-step activity monitor of :func:`monitor`::
 
-Performance (XLA:CPU, measured on a shared 2-core machine, f32, N = 4000, ~25 Hz): ~0.28 s per
-biological second on one thread, about half in the per-neuron update (exponential Euler, ~4 ns
-per neuron-step including the loop) and half in spike propagation (~20 ns per synaptic event,
-dominated by the fixed cost of selecting the spiking rows, not by the ~2.6 ns per event of the
-gather + scatter itself). XLA's intra-op thread pool makes this loop ~2x *slower* (tiny
-tensors, many hand-offs): ``neuro simulate`` and ``benchmarks/coba.py`` start JAX with one
-thread (:func:`neuro.cli.simulate.limit_cpu_threads`).
+    net, state = coba_network(4000)
+    result = neuro.run.simulate(net, state, n_steps=10000, monitors=monitor(net, record=100))
+    result.records["spikes"], result.records["events"], result.records["raster"]
+
+XLA's intra-op thread pool makes this loop ~2x *slower* (tiny tensors, many hand-offs):
+``neuro simulate`` and ``benchmarks/coba.py`` start JAX with one thread
+(:func:`neuro.cli.simulate.limit_cpu_threads`).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from neuro import connect
-from neuro._pytree import pytree_dataclass, static_field
+from neuro import neurons, projections, synapses
+from neuro.network import Network, NetworkState, network, population
 from neuro.validation import check_choice, check_finite, check_positive
 
 Array = jax.Array
 KINDS = ("coba", "cuba")
-VARIANTS = ("standard", "brainpy")
+VARIANTS = ("standard", "brainpy", "auryn")
 METHODS = ("exp_euler", "euler")
 IN_DEGREE = 80
 MAX_DENSE = 10000  # the dense reference backend holds 2 N^2 weights
 EXC_FRACTION = 0.8
+POPULATION = "n"
+PROJECTION = "recurrent"
 
 #: default parameters (mV, ms); "coba"/"cuba" select the Brette 2007 benchmark.
 DEFAULTS = {
@@ -76,125 +84,16 @@ DEFAULTS = {
     "cuba": dict(tau_m=20.0, v_rest=-49.0, v_reset=-60.0, v_th=-50.0, e_exc=0.0, e_inh=0.0,
                  tau_exc=5.0, tau_inh=10.0, w_exc=1.62, w_inh=-9.0, tau_ref=5.0),
 }
+#: Auryn's sim_coba_benchmark (TIFGroup defaults, weights 0.4 / 5.1 g_leak, 0.8 ms delay).
+#: Auryn clamps V for 50 steps *after* the spike step (neuro's counter includes the spike step,
+#: so tau_ref = 5.1 ms gives the same 50 clamped steps).
+AURYN = dict(w_exc=0.4, w_inh=5.1, tau_ref=5.1, drive=20.0, v0=-60.0, method="euler",
+             delay_ms=0.8)
 
 
-class EIState(NamedTuple):
-    """Membrane potentials, flat conductances ``[g_E; g_I; sink]``, refractory steps left."""
-
-    v: Array
-    g: Array
-    refractory: Array
-
-
-@pytree_dataclass
-class EINetwork:
-    """Parameters of a COBA/CUBA E/I network; see module docstring."""
-
-    conn: connect.Connectivity
-    degrees: Array  # int32 (N + 1,) out-degree per source, 0 for the padding row
-    dense: connect.DenseConnectivity | None
-    decay: Array  # (2 N + 1,) per-step decay of the flat conductance vector
-    tau_m: Array
-    v_rest: Array
-    v_reset: Array
-    v_th: Array
-    e_exc: Array
-    e_inh: Array
-    drive: Array
-    dt: float = static_field(default=0.1)
-    n_ref: int = static_field(default=50)
-    kind: str = static_field(default="coba")
-    method: str = static_field(default="exp_euler")
-    backend: str = static_field(default="event")
-    spikes_per_round: int = static_field(default=32)
-    n_exc: int = static_field(default=3200)
-
-    @property
-    def n(self) -> int:
-        return self.conn.n_post
-
-
-def network_step(net: EINetwork, state: EIState) -> tuple[EIState, Array, Array, Array]:
-    """One step of ``dt``; returns the new state, the spikes (bool, shape (N,)), their number
-    and the number of synaptic events they caused."""
-    n = net.n
-    ge, gi = state.g[:n], state.g[n:2 * n]
-    ref = jnp.maximum(state.refractory - 1, 0)
-    active = ref == 0
-    v = state.v
-    a = net.dt / net.tau_m
-    if net.kind == "coba":
-        if net.method == "exp_euler":
-            total = 1.0 + ge + gi
-            v_inf = (net.v_rest + ge * net.e_exc + gi * net.e_inh + net.drive) / total
-            v_new = v_inf + (v - v_inf) * jnp.exp(-a * total)
-        else:
-            v_new = v + a * ((net.v_rest - v) + ge * (net.e_exc - v) + gi * (net.e_inh - v)
-                             + net.drive)
-    else:
-        v_inf = net.v_rest + ge + gi + net.drive
-        if net.method == "exp_euler":
-            v_new = v_inf + (v - v_inf) * jnp.exp(-a)
-        else:
-            v_new = v + a * (v_inf - v)
-    v = jnp.where(active, v_new, v)
-    z = active & (v > net.v_th)
-    g = state.g * net.decay
-    if net.backend == "dense":
-        inc = connect.propagate(net.dense, z)
-        g = g + jnp.concatenate([inc.reshape(-1), jnp.zeros(1, g.dtype)])
-        count = jnp.sum(z, dtype=jnp.int32)
-        events = jnp.sum(jnp.where(z, net.degrees[:-1], 0), dtype=jnp.int32)
-    else:
-        g, count, events = connect.propagate_into(
-            net.conn, g, z, spikes_per_round=net.spikes_per_round, degrees=net.degrees)
-    v = jnp.where(z, net.v_reset, v)
-    ref = jnp.where(z, net.n_ref, ref)
-    return EIState(v, g, ref), z, count, events
-
-
-def _scan(net: EINetwork, state: EIState, n_steps: int, record: int, unroll: int):
-    def body(s, _):
-        s, z, count, events = network_step(net, s)
-        return s, (count, events, z[:record])
-
-    return lax.scan(body, state, None, length=n_steps, unroll=unroll)
-
-
-_compiled = jax.jit(_scan, static_argnames=("n_steps", "record", "unroll"))
-
-
-class RunResult(NamedTuple):
-    """Final state; spikes and synaptic events per step ``(T,)``; the ``(T, record)`` raster of
-    the first ``record`` neurons (``None`` when ``record=0``)."""
-
-    state: EIState
-    counts: Array
-    events: Array
-    raster: Array | None
-
-
-def compile_run(net: EINetwork, state: EIState, n_steps: int, *, record: int = 0,
-                unroll: int = 1):
-    """Ahead-of-time compile :func:`run`; returns ``(fn, seconds)`` where ``fn(net, state)``
-    gives the same outputs as ``run`` (``(state, (counts, events, raster))``)."""
-    import time
-
-    start = time.perf_counter()
-    fn = _compiled.lower(net, state, n_steps=n_steps, record=record, unroll=unroll).compile()
-    return fn, time.perf_counter() - start
-
-
-def run(net: EINetwork, state: EIState, n_steps: int, *, record: int = 0,
-        unroll: int = 1) -> RunResult:
-    """Compiled run of ``n_steps`` steps (compiled once per network shape and static options)."""
-    if not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int; got {n_steps!r}")
-    if not isinstance(record, int) or not 0 <= record <= net.n:
-        raise ValueError(f"record must be an int in [0, {net.n}]; got {record!r}")
-    state, (counts, events, raster) = _compiled(net, state, n_steps=n_steps, record=record,
-                                                unroll=unroll)
-    return RunResult(state, counts, events, raster if record else None)
+def num_excitatory(n: int) -> int:
+    """Excitatory neurons of an ``n``-neuron network: ``round(0.8 n)``, at least one of each."""
+    return min(max(int(round(EXC_FRACTION * n)), 1), n - 1)
 
 
 def ei_network(
@@ -204,35 +103,44 @@ def ei_network(
     variant: str = "standard",
     seed: int = 0,
     dt: float = 0.1,
-    method: str = "exp_euler",
+    method: str | None = None,
     backend: str = "event",
     drive: float | None = None,
     in_degree: float = IN_DEGREE,
     spikes_per_round: int | None = None,
-    conn: connect.Connectivity | None = None,
-    v0: Array | None = None,
-    dtype=None,
+    conn: projections.Connectivity | None = None,
+    v0: Any = None,
+    dtype: Any = None,
     **overrides: float,
-) -> tuple[EINetwork, EIState]:
-    """Build a COBA or CUBA network and its initial state (see module docstring).
+) -> tuple[Network, NetworkState]:
+    """Build a COBA or CUBA :class:`~neuro.network.Network` and its initial state.
 
-    ``n`` neurons (``round(0.8 n)`` excitatory), connection probability ``in_degree / n``.
-    ``variant="brainpy"`` adds the constant drive I = 20 mV and starts from V ~ N(-55, 5) mV with
-    zero conductances. ``conn``/``v0`` override the sampled connectivity / initial potentials
-    (to load one network into several simulators). ``overrides``: any key of ``DEFAULTS[kind]``.
-    Connectivity is sampled with NumPy from ``seed``; initial state with ``seed + 1``.
+    ``n`` neurons (:func:`num_excitatory` of them excitatory), connection probability
+    ``in_degree / n``. ``variant`` selects initial state, drive and (``"auryn"``) weights, method
+    and delay (module docstring). ``method``: ``"exp_euler"`` (default) or ``"euler"``.
+    ``backend``: ``"event"`` or the ``"dense"`` reference (``n <= 10000``). ``conn`` / ``v0``
+    override the sampled connectivity / initial potentials (to load one network into several
+    simulators). ``overrides``: any key of ``DEFAULTS[kind]``. Connectivity is sampled with NumPy
+    from ``seed``; the initial state with ``seed + 1``.
     """
     check_choice("kind", kind, KINDS)
     check_choice("variant", variant, VARIANTS)
+    if variant == "auryn" and kind != "coba":
+        raise ValueError("variant='auryn' is a COBA network; use kind='coba'")
+    if method is None:
+        method = AURYN["method"] if variant == "auryn" else "exp_euler"
     check_choice("method", method, METHODS)
-    check_choice("backend", backend, connect.BACKENDS)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+    check_choice("backend", backend, projections.BACKENDS)
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
         raise ValueError(f"n (number of neurons) must be an integer >= 2; got {n!r}")
     n = int(n)
     unknown = set(overrides) - set(DEFAULTS[kind])
     if unknown:
         raise ValueError(f"unknown parameters {sorted(unknown)}; known: {sorted(DEFAULTS[kind])}")
-    p = {**DEFAULTS[kind], **overrides}
+    base = dict(DEFAULTS[kind])
+    if variant == "auryn":
+        base.update(w_exc=AURYN["w_exc"], w_inh=AURYN["w_inh"], tau_ref=AURYN["tau_ref"])
+    p = {**base, **overrides}
     for key, value in p.items():
         check_finite(key, value)
     for key in ("tau_m", "tau_exc", "tau_inh"):
@@ -251,70 +159,130 @@ def ei_network(
     if backend == "dense" and n > MAX_DENSE:
         raise ValueError(f"backend='dense' (the reference) stores 2 n^2 weights; use it for "
                          f"n <= {MAX_DENSE}, got n={n}")
-    n_exc = int(round(EXC_FRACTION * n))
-    n_exc = min(max(n_exc, 1), n - 1)
+    n_exc = num_excitatory(n)
     if drive is None:
-        drive = 20.0 if variant == "brainpy" else 0.0
+        drive = 20.0 if variant in ("brainpy", "auryn") else 0.0
     check_finite("drive", drive)
     dtype = jnp.zeros(0, dtype=dtype if dtype is not None else float).dtype
 
     if conn is None:
-        conn = connect.excitatory_inhibitory(
-            connect.fixed_probability, seed, n_exc, n - n_exc, p["w_exc"], p["w_inh"],
+        conn = projections.excitatory_inhibitory(
+            projections.fixed_probability, seed, n_exc, n - n_exc, p["w_exc"], p["w_inh"],
             in_degree / n, dtype=dtype)
     else:
+        if not isinstance(conn, projections.Connectivity):
+            raise TypeError(f"conn must be a neuro.projections.Connectivity; got "
+                            f"{type(conn).__name__}")
         if conn.n_pre != n or conn.n_post != n:
             raise ValueError(f"conn must connect n={n} neurons to themselves; got "
                              f"{conn.n_pre} -> {conn.n_post}")
         if conn.n_channels != 2:
             raise ValueError(f"conn must have 2 channels (E, I); got {conn.n_channels}")
-    dense = connect.to_dense(conn) if backend == "dense" else None
-    decay = np.concatenate([np.full(n, np.exp(-dt / p["tau_exc"])),
-                            np.full(n, np.exp(-dt / p["tau_inh"])), [0.0]])
-    f = lambda x: jnp.asarray(x, dtype=dtype)
-    net = EINetwork(
-        conn=conn, degrees=conn.degree_table(), dense=dense, decay=f(decay), tau_m=f(p["tau_m"]),
-        v_rest=f(p["v_rest"]),
-        v_reset=f(p["v_reset"]), v_th=f(p["v_th"]), e_exc=f(p["e_exc"]), e_inh=f(p["e_inh"]),
-        drive=f(drive), dt=float(dt), n_ref=int(round(p["tau_ref"] / dt)), kind=kind,
-        method=method, backend=backend,
-        spikes_per_round=spikes_per_round or connect.default_spikes_per_round(n), n_exc=n_exc,
-    )
-    return net, initial_state(net, variant, seed + 1, v0=v0)
+    tau = (p["tau_exc"], p["tau_inh"])
+    if kind == "coba":
+        neuron = neurons.conductance_lif(
+            p["tau_m"], p["v_rest"], p["v_reset"], p["v_th"], reversal=(p["e_exc"], p["e_inh"]),
+            bias=drive, dt=dt, tau_ref=p["tau_ref"], method=method, dtype=dtype)
+        synapse = synapses.conductance_synapse(tau, dt=dt)
+    else:
+        neuron = neurons.conductance_lif(p["tau_m"], p["v_rest"], p["v_reset"], p["v_th"],
+                                         reversal=(), bias=drive, dt=dt, tau_ref=p["tau_ref"],
+                                         method=method, dtype=dtype)
+        synapse = synapses.current_synapse(tau, dt=dt)
+    delay = 0
+    if variant == "auryn":  # 0.8 ms from spike to arrival; the network's minimum is one step
+        delay = max(int(round(AURYN["delay_ms"] / dt)) - 1, 0)
+    proj = projections.sparse(POPULATION, POPULATION, conn, backend=backend, delay=delay,
+                              spikes_per_round=spikes_per_round, dtype=dtype)
+    net = network({POPULATION: population(neuron, n, synapse=synapse)}, {PROJECTION: proj})
+    return net, initial_state(net, kind, variant, seed + 1, v0=v0)
 
 
-def initial_state(net: EINetwork, variant: str, seed: int, *, v0: Array | None = None) -> EIState:
-    """Initial conditions of the given variant (see module docstring), sampled with NumPy."""
+def initial_state(net: Network, kind: str, variant: str, seed: int, *, v0: Any = None
+                  ) -> NetworkState:
+    """Initial conditions of the given variant (module docstring), sampled with NumPy: the
+    potentials go into the neuron state, the initial conductances into the synapse state."""
     rng = np.random.default_rng(seed)
-    n = net.n
+    pop = net.populations[POPULATION]
+    n = pop.size
     ge = np.zeros(n)
     gi = np.zeros(n)
     if variant == "brainpy":
         v = rng.normal(-55.0, 5.0, n)
-    elif net.kind == "coba":
+    elif variant == "auryn":
+        v = np.full(n, AURYN["v0"])
+    elif kind == "coba":
         v = rng.normal(-65.0, 5.0, n)
         ge = rng.normal(4.0, 1.5, n)
         gi = rng.normal(20.0, 12.0, n)
     else:
-        v_reset, v_th = float(net.v_reset), float(net.v_th)
+        v_reset, v_th = float(pop.neuron.v_reset), float(pop.neuron.v_th)
         v = v_reset + rng.random(n) * (v_th - v_reset)
     if v0 is not None:
         v = np.asarray(v0, dtype=float)
         if v.shape != (n,):
             raise ValueError(f"v0 must have shape ({n},); got {v.shape}")
-    dtype = net.decay.dtype
-    g = np.concatenate([ge, gi, [0.0]])
-    return EIState(jnp.asarray(v, dtype), jnp.asarray(g, dtype), jnp.zeros(n, jnp.int32))
+    dtype = pop.neuron.v_rest.dtype
+    state = net.init_state((), dtype)
+    neuron = state.neurons[POPULATION]._replace(v=jnp.asarray(v, dtype))
+    g = jnp.asarray(np.concatenate([ge, gi, [0.0]]), dtype)
+    return state._replace(neurons={POPULATION: neuron}, synapses={POPULATION: g})
 
 
-def coba_network(n: int = 4000, **kwargs) -> tuple[EINetwork, EIState]:
+def coba_network(n: int = 4000, **kwargs: Any) -> tuple[Network, NetworkState]:
     """The COBA network (Brette et al. 2007 Benchmark 1); see :func:`ei_network`."""
     return ei_network("coba", n, **kwargs)
 
 
-def cuba_network(n: int = 4000, **kwargs) -> tuple[EINetwork, EIState]:
+def cuba_network(n: int = 4000, **kwargs: Any) -> tuple[Network, NetworkState]:
     """The CUBA network (Brette et al. 2007 Benchmark 2); see :func:`ei_network`."""
     return ei_network("cuba", n, **kwargs)
+
+
+def connectivity(net: Network) -> projections.Connectivity:
+    """The recurrent E/I connectivity table of an :func:`ei_network` (host NumPy)."""
+    return net.projections[PROJECTION].connectivity()
+
+
+class Activity:
+    """Monitor of one population's activity per step (for :func:`neuro.run.simulate`):
+    ``{"spikes": count, "events": synaptic events caused, "raster": z of the first record
+    neurons}`` (no raster when ``record == 0``). Events are the spikes weighted by the out-degree
+    of their neuron. Hashable by value, so equal monitors share one compiled loop."""
+
+    def __init__(self, degrees: np.ndarray, record: int = 0, population: str = POPULATION):
+        self.degrees = np.asarray(degrees, dtype=np.int32)
+        self.record = int(record)
+        self.population = population
+        self._key = (population, self.record, self.degrees.tobytes())
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activity) and other._key == self._key
+
+    def __call__(self, outputs: dict) -> dict:
+        fired = outputs["spikes"][self.population] != 0
+        out = {"spikes": jnp.sum(fired, axis=-1, dtype=jnp.int32),
+               "events": jnp.sum(jnp.where(fired, self.degrees, 0), axis=-1, dtype=jnp.int32)}
+        if self.record:
+            out["raster"] = fired[..., : self.record]
+        return out
+
+
+def monitor(net: Network, record: int = 0) -> Activity:
+    """The :class:`Activity` monitor of an :func:`ei_network`, recording a raster of the first
+    ``record`` neurons."""
+    n = net.populations[POPULATION].size
+    if isinstance(record, bool) or not isinstance(record, int | np.integer) or \
+            not 0 <= record <= n:
+        raise ValueError(f"record must be an int in [0, {n}]; got {record!r}")
+    degrees = np.zeros(n, np.int32)
+    for proj in net.projections.values():
+        if proj.source == POPULATION:
+            degrees += proj.connectivity().degrees().astype(np.int32)
+    return Activity(degrees, int(record))
 
 
 # ----------------------------------------------------------------------------- statistics

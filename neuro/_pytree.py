@@ -27,16 +27,43 @@ def static_field(**kwargs: Any) -> Any:
 
 
 def pytree_dataclass(cls: type[T]) -> type[T]:
-    """Make ``cls`` a frozen dataclass registered as a pytree (leaves: non-static fields)."""
+    """Make ``cls`` a frozen dataclass registered as a pytree (leaves: non-static fields).
+
+    Validation goes in ``__post_init__``: it runs on construction, on :func:`replace` and on
+    ``dataclasses.replace`` (so a changed parameter is checked like a new one), but NOT when JAX
+    rebuilds the object from its leaves (unflattening bypasses ``__init__``). That matters because
+    JAX unflattens with tracers, ``None`` placeholders, gradients and optimiser updates as leaves
+    (a gradient of ``tau`` may well be negative). ``__post_init__`` should still skip traced
+    values (:mod:`neuro.validation` does).
+    """
     cls = dataclasses.dataclass(frozen=True)(cls)
     fields = dataclasses.fields(cls)
-    data = [f.name for f in fields if not f.metadata.get("static", False)]
-    meta = [f.name for f in fields if f.metadata.get("static", False)]
-    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    meta = tuple(f.name for f in fields if f.metadata.get("static", False))
+    keys = tuple(jax.tree_util.GetAttrKey(name) for name in data)
+
+    def flatten_with_keys(obj):
+        return ([(k, getattr(obj, n)) for k, n in zip(keys, data, strict=True)],
+                tuple(getattr(obj, n) for n in meta))
+
+    def flatten(obj):
+        return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux, children):
+        obj = object.__new__(cls)
+        for name, value in zip(data, children, strict=True):
+            object.__setattr__(obj, name, value)
+        for name, value in zip(meta, aux, strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
 
 
 def replace(obj: T, **changes: Any) -> T:
-    """Functional update of a frozen pytree dataclass."""
+    """Functional update of a frozen pytree dataclass; the result is validated like a newly
+    constructed one (the class's ``__post_init__`` runs)."""
     return dataclasses.replace(obj, **changes)
 
 

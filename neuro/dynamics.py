@@ -368,3 +368,155 @@ def plot_lyapunov(result: LyapunovResult, path: str, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- any Network
+
+JACOBIANS = ("smoothed", "surrogate")
+
+
+def smoothed_network(net: Any) -> Any:
+    """``net`` with every spike ``H(x)`` replaced by the antiderivative ``G(x)`` of its surrogate
+    (``sigmoid(alpha x)`` for the default surrogate: lnp.md §4's smoothed map with
+    ``beta_s = alpha``), in the output and wherever the neuron reuses it (reset, adaptation).
+
+    Neurons whose step does not go through :func:`neuro.spikes.spike` alone (refractory counters,
+    the conductance LIF's strict threshold and clamp, DSR) have no smoothed map and are refused:
+    analyse them with ``jacobian="surrogate"``.
+    """
+    from neuro.spikes import smoothed as smooth_surrogate
+
+    populations = {}
+    for name, pop in net.populations.items():
+        neuron = pop.neuron
+        kind = type(neuron).__name__
+        if not hasattr(neuron, "surrogate") or kind in ("ConductanceLIF", "DSRLIF") or \
+                getattr(neuron, "n_ref", 0):
+            raise ValueError(f"population {name!r} ({kind}) has no smoothed map (it needs a "
+                             "neuron whose spikes all go through neuro.spikes.spike, without "
+                             "refractoriness); use jacobian='surrogate'")
+        populations[name] = replace(pop, neuron=replace(neuron,
+                                                        surrogate=smooth_surrogate(neuron.surrogate)))
+    return replace(net, populations=populations)
+
+
+def _network_map(net: Any, state: Any, x: Any) -> Any:
+    return net.step(state, x)[0]
+
+
+def _split_state(state: Any) -> tuple[jax.Array, Callable, Any]:
+    from neuro._pytree import partition
+
+    diff, rest = partition(state)
+    flat, unravel = ravel_pytree(diff)
+    return flat, unravel, rest
+
+
+def state_index(state: Any, select: Callable[[Any], Any]) -> np.ndarray:
+    """Positions in the flat float state (the vector the Jacobians act on) of the leaf
+    ``select(state)``, e.g. ``lambda s: s.neurons["e"].v``."""
+    from neuro._pytree import combine
+
+    flat, unravel, rest = _split_state(state)
+    labels = combine(unravel(jnp.arange(flat.shape[0], dtype=flat.dtype)), rest)
+    target = select(labels)
+    if not hasattr(target, "dtype") or not jnp.issubdtype(target.dtype, jnp.floating):
+        raise ValueError("select must return a float leaf of the state")
+    return np.asarray(target).reshape(-1).astype(np.int64)
+
+
+def _map_for(net: Any, jacobian: str) -> Any:
+    if jacobian not in JACOBIANS:
+        raise ValueError(f"jacobian must be one of {JACOBIANS}; got {jacobian!r}")
+    return smoothed_network(net) if jacobian == "smoothed" else net
+
+
+@functools.partial(jax.jit, static_argnames=("every",))
+def _network_jacobians(net, state0, inputs, every):
+    flat0, unravel, rest0 = _split_state(state0)
+    from neuro._pytree import combine, partition
+
+    def f(flat, rest, x):
+        new = net.step(combine(unravel(flat), rest), x)[0]
+        diff, rest = partition(new)
+        return ravel_pytree(diff)[0], rest
+
+    def one(carry, x):
+        flat, rest = carry
+        return f(flat, rest, x), (flat, rest)
+
+    _, (traj, rests) = jax.lax.scan(one, (flat0, rest0), inputs)
+    pick = lambda a: a[::every]
+    xs = jax.tree_util.tree_map(pick, inputs)
+    return jax.vmap(lambda s, r, x: jax.jacfwd(lambda u: f(u, r, x)[0])(s))(
+        pick(traj), jax.tree_util.tree_map(pick, rests), xs)
+
+
+def network_jacobians(net: Any, inputs: Any, *, jacobian: str, state0: Any = None,
+                      every: int = 10) -> np.ndarray:
+    """Full-state Jacobians ``J_t = d s_t / d s_{t-1}`` ``[T / every, S, S]`` of any Network along
+    its trajectory driven by ``inputs`` (every ``every``-th step). ``s`` is the flat vector of all
+    float state (membranes, adaptation, synaptic traces, delay lines, modulator states, last
+    spikes; integer counters are carried, not differentiated). ``jacobian="smoothed"``: the
+    Jacobian of :func:`smoothed_network` along its own trajectory; ``"surrogate"``: the Jacobian
+    that the surrogate gradients define along the spiking trajectory."""
+    net = _map_for(net, jacobian)
+    state0 = net.init_state() if state0 is None else state0
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive int; got {every!r}")
+    return np.asarray(_network_jacobians(net, state0, inputs, every))
+
+
+@functools.partial(jax.jit, static_argnames=("k", "burn_in"))
+def _network_spectrum_core(net, state0, inputs, key, k, burn_in):
+    from neuro._pytree import combine, partition
+
+    flat0, unravel, rest0 = _split_state(state0)
+    q0, _ = jnp.linalg.qr(jax.random.normal(key, (flat0.shape[0], k), flat0.dtype))
+
+    def f(flat, rest, x):
+        new = net.step(combine(unravel(flat), rest), x)[0]
+        diff, rest = partition(new)
+        return ravel_pytree(diff)[0], rest
+
+    def step(carry, x):
+        flat, rest, q = carry
+        (new, rest_new), jvp = jax.linearize(lambda u: f(u, rest, x), flat)
+        m = jax.vmap(lambda col: jvp(col)[0], in_axes=1, out_axes=1)(q)
+        q, r = jnp.linalg.qr(m)
+        d = jnp.diagonal(r)
+        sign = jnp.where(d < 0, -1.0, 1.0).astype(q.dtype)
+        q = q * sign[None, :]
+        tiny = jnp.finfo(q.dtype).tiny
+        return (new, rest_new, q), jnp.log(jnp.maximum(jnp.abs(d), tiny))
+
+    (flat, rest, _), logs = jax.lax.scan(step, (flat0, rest0, q0), inputs)
+    return combine(unravel(flat), rest), logs[burn_in:]
+
+
+def network_spectrum(net: Any, inputs: Any, *, jacobian: str, k: int = 1, dt: float | None = None,
+                     burn_in: int = 500, key: jax.Array | None = None, state0: Any = None,
+                     num_records: int = 200) -> LyapunovResult:
+    """The ``k`` largest Lyapunov exponents of any Network driven by ``inputs`` over its whole
+    float state (see :func:`network_jacobians` for ``jacobian``; QR method of the module
+    docstring). ``dt`` defaults to the first population's ``dt`` (exponents per ms)."""
+    net_map = _map_for(net, jacobian)
+    state0 = net_map.init_state() if state0 is None else state0
+    if dt is None:
+        dt = float(next(iter(net.populations.values())).neuron.dt)
+    n_state = _split_state(state0)[0].shape[0]
+    if not isinstance(k, int) or not 1 <= k <= n_state:
+        raise ValueError(f"k must be an int in [1, {n_state}] (the float state size); got {k!r}")
+    total = num_steps(inputs)
+    if not isinstance(burn_in, int) or not 0 <= burn_in < total:
+        raise ValueError(f"burn_in must be an int in [0, {total}); got {burn_in!r}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    final, logs = _network_spectrum_core(net_map, state0, inputs, key, k, burn_in)
+    logs = np.asarray(logs, np.float64)
+    steps = logs.shape[0]
+    cum = np.cumsum(logs, axis=0)
+    exps = cum[-1] / (steps * dt)
+    order = np.argsort(-exps, kind="stable")
+    idx = np.unique(np.linspace(1, steps, min(num_records, steps)).astype(int))
+    running = cum[idx - 1] / (idx[:, None] * dt)
+    return LyapunovResult(exps[order], running[:, order], idx * dt, final)

@@ -12,7 +12,8 @@ Schedule of one step ``t`` (Brian2's order; every part sees the same values):
    accumulator: an input's ``x_t``, or a population's spikes ``z_{t-1}`` (a population's spikes
    reach their targets the step after they are emitted: the minimum synaptic delay is one step;
    a projection's ``delay`` adds whole steps). Modulators may override a projection's weights
-   first (online plasticity keeps its weights in its own state).
+   first (online plasticity keeps its weights in its own state), and hand projections extra
+   inputs (``Modulator.projection_inputs``: an astrocyte's gliotransmitter for STP release).
 2. **synapses**: a population with kinetics (:mod:`neuro.synapses`) adds the arrivals onto its
    decayed traces; one without (delta synapses) receives them as this step's current. Either
    becomes the population's :class:`~neuro.neurons.Drive` (current or conductances).
@@ -35,6 +36,7 @@ an array when there is one input, a dict by name otherwise. Leading (batch) axes
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -45,6 +47,7 @@ import numpy as np
 from neuro._pytree import pytree_dataclass, replace, static_field
 from neuro.neurons.drive import Drive
 from neuro.synapses.exponential import channel_drive
+from neuro.validation import check_input_shapes
 
 Array = jax.Array
 OUTPUT_KEYS = ("spikes", "v", "readout")
@@ -115,7 +118,8 @@ class StepView(NamedTuple):
 class Modulator:
     """Base of parts that read and write other parts within a step (astrocytes, plasticity).
 
-    Subclasses override what they need; the defaults do nothing.
+    Subclasses are pytrees too (decorate them with ``neuro._pytree.pytree_dataclass``) and
+    override what they need; the defaults do nothing.
     """
 
     def init_state(self, net: Network, batch: tuple[int, ...], dtype: Any) -> Any:
@@ -123,6 +127,11 @@ class Modulator:
 
     def projection_weights(self, state: Any) -> dict[str, dict[str, Array]]:
         """Weights that replace projection fields this step: ``{projection: {field: array}}``."""
+        return {}
+
+    def projection_inputs(self, state: Any) -> dict[str, dict[str, Array]]:
+        """Extra keyword inputs of projections' ``deliver_into`` this step, ``{projection:
+        {name: array}}`` (e.g. the gliotransmitter ``glio`` of an STP projection)."""
         return {}
 
     def modulate(self, state: Any, view: StepView) -> tuple[Any, dict[str, Drive]]:
@@ -133,6 +142,20 @@ class Modulator:
     def learn(self, state: Any, view: StepView) -> Any:
         """Update after the populations fired (``view.z`` holds the new spikes)."""
         return state
+
+    def select(self, keep: Mapping[str, np.ndarray]) -> Modulator:
+        """This modulator for the network restricted to the neurons ``keep`` (by population,
+        see :func:`select_neurons`). The default refuses: a modulator that holds per-neuron maps,
+        parameters or per-synapse state must say how it is cut (return ``self`` if it has none)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how to cut it to fewer "
+                                  "neurons (Modulator.select)")
+
+
+def _with_float_dtype(tree: Any, dtype: Any) -> Any:
+    """``tree`` with its float leaves in ``dtype`` (the state's dtype decides; integer counters
+    keep theirs)."""
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
 def _merge(drive: Drive, effect: Drive) -> Drive:
@@ -177,7 +200,7 @@ class Network:
         dtype = jnp.zeros(0, dtype=dtype or float).dtype
         neurons, synapses, z = {}, {}, {}
         for name, pop in self.populations.items():
-            neurons[name] = pop.neuron.init_state((*batch, pop.size))
+            neurons[name] = _with_float_dtype(pop.neuron.init_state((*batch, pop.size)), dtype)
             synapses[name] = (None if pop.synapse is None else
                               pop.synapse.init_state(batch, pop.size, dtype))
             z[name] = jnp.zeros((*batch, pop.size), dtype)
@@ -198,10 +221,16 @@ class Network:
     def step(self, state: NetworkState, x: Any = None) -> tuple[NetworkState, dict]:
         """One step of the schedule in the module docstring."""
         inputs = self._inputs(x) if self.inputs else {}
+        if inputs:  # static shapes: checked once per trace, nothing in the compiled step
+            batch = next(iter(state.z.values())).shape[:-1]
+            check_input_shapes(self.input_sizes, batch, inputs, time_axis=False)
         projections = dict(self.projections)
+        extra: dict[str, dict] = {}
         for name, mod in self.modulators.items():
             for pname, fields in mod.projection_weights(state.modulators[name]).items():
                 projections[pname] = replace(projections[pname], **fields)
+            for pname, kwargs in mod.projection_inputs(state.modulators[name]).items():
+                extra.setdefault(pname, {}).update(kwargs)
 
         acc = {}
         for name, pop in self.populations.items():
@@ -218,7 +247,8 @@ class Network:
                 src = state.z[proj.source]
                 binary = bool(getattr(self.populations[proj.source].neuron, "binary", False))
             proj_states[name], acc[proj.target] = proj.deliver_into(
-                state.projections[name], src, acc[proj.target], binary=binary)
+                state.projections[name], src, acc[proj.target], binary=binary,
+                **extra.get(name, {}))
 
         drives = {}
         for name, pop in self.populations.items():
@@ -303,6 +333,129 @@ def network(
             raise TypeError(f"modulator {name!r} must subclass neuro.network.Modulator; got "
                             f"{type(mod).__name__}")
     return Network(populations, projections, modulators, readouts, tuple(sorted(inputs.items())))
+
+
+def select_neurons(net: Network, keep: Mapping[str, Any]) -> Network:
+    """The network restricted to the neurons ``keep[population]`` (index arrays, in the order
+    given), with every neuron-indexed part cut consistently: per-neuron parameters of neurons and
+    synapses, the rows and columns of every projection (sparse tables are rebuilt, keeping each
+    synapse's weight, channel and delay), readout rows, and modulators (:meth:`Modulator.select`).
+    Populations not in ``keep`` are unchanged. Host-side (NumPy); the result runs in the same loop.
+    """
+    keep = {name: np.asarray(k, dtype=np.int64).reshape(-1) for name, k in keep.items()}
+    for name, k in keep.items():
+        if name not in net.populations:
+            raise ValueError(f"keep names {name!r}, which is not a population "
+                             f"({sorted(net.populations)})")
+        size = net.populations[name].size
+        if k.size == 0 or k.min() < 0 or k.max() >= size or np.unique(k).size != k.size:
+            raise ValueError(f"keep[{name!r}] must hold distinct indices in [0, {size}), at least one")
+    populations = {}
+    for name, pop in net.populations.items():
+        if name not in keep:
+            populations[name] = pop
+            continue
+        k = keep[name]
+        populations[name] = Population(
+            _take_per_neuron(pop.neuron, k, pop.size),
+            None if pop.synapse is None else _take_per_neuron(pop.synapse, k, pop.size),
+            int(k.size), pop.n_channels)
+    projections = {n: _select_projection(p, keep) for n, p in net.projections.items()}
+    readouts = {}
+    for name, r in net.readouts.items():
+        readouts[name] = r if r.source not in keep else replace(r, w=r.w[keep[r.source]])
+    modulators = {n: m.select(keep) for n, m in net.modulators.items()}
+    return Network(populations, projections, modulators, readouts, net.inputs)
+
+
+def _take_per_neuron(part: Any, k: np.ndarray, size: int) -> Any:
+    """Index the per-neuron (last axis == ``size``) float fields of a neuron or synapse;
+    fields named in the part's ``per_channel`` attribute are left alone."""
+    skip = set(getattr(part, "per_channel", ()))
+    changes = {}
+    for field in dataclasses.fields(part):
+        value = getattr(part, field.name)
+        if field.name in skip or field.metadata.get("static") or not hasattr(value, "shape"):
+            continue
+        if np.ndim(value) >= 1 and value.shape[-1] == size:
+            changes[field.name] = value[..., k]
+    return replace(part, **changes) if changes else part
+
+
+def _select_projection(proj: Any, keep: Mapping[str, np.ndarray]) -> Any:
+    from neuro.projections import Dense, Sparse, from_edges, sparse
+
+    pre_keep = keep.get(proj.source)
+    post_keep = keep.get(proj.target)
+    if pre_keep is None and post_keep is None:
+        return proj
+    if hasattr(proj, "projection") and hasattr(proj, "model"):  # a wrapper such as STP
+        inner = _select_projection(proj.projection, keep)
+        model = proj.model if pre_keep is None else _take_per_neuron(proj.model, pre_keep,
+                                                                     proj.n_pre)
+        return replace(proj, projection=inner, model=model)
+    if isinstance(proj, Dense):
+        rows = slice(None) if pre_keep is None else pre_keep
+        cols = slice(None) if post_keep is None else post_keep
+        w = proj.w[rows][:, cols]
+        mask = None if proj.mask is None else proj.mask[rows][:, cols]
+        b = None if proj.b is None else proj.b[cols]
+        return replace(proj, w=w, mask=mask, b=b)
+    if isinstance(proj, Sparse):
+        targets = np.asarray(proj.targets)
+        weights = np.asarray(proj.weights)
+        rows, cols = np.nonzero(targets[:-1] != proj.sink)
+        flat = targets[rows, cols]
+        post, channel = flat % proj.n_post, flat // proj.n_post
+        homogeneous = weights.shape[1] == 1
+        w = weights[rows, 0] if homogeneous else weights[rows, cols]
+        delays = None if proj.delays is None else np.asarray(proj.delays)[rows, cols]
+        source_channel = np.zeros(proj.n_pre, np.int64)
+        source_channel[rows] = channel
+        pre_map = _index_map(pre_keep, proj.n_pre)
+        post_map = _index_map(post_keep, proj.n_post)
+        ok = (pre_map[rows] >= 0) & (post_map[post] >= 0)
+        new_pre, new_post = pre_map[rows[ok]], post_map[post[ok]]
+        n_pre = proj.n_pre if pre_keep is None else pre_keep.size
+        n_post = proj.n_post if post_keep is None else post_keep.size
+        src = source_channel if pre_keep is None else source_channel[pre_keep]
+        if homogeneous:
+            per_source = weights[:-1, 0] if pre_keep is None else weights[:-1, 0][pre_keep]
+            conn = from_edges(new_pre, new_post, n_pre, n_post, source_weights=per_source,
+                              source_channels=src, n_channels=proj.n_channels,
+                              dtype=weights.dtype)
+        else:
+            conn = from_edges(new_pre, new_post, n_pre, n_post, weights=w[ok],
+                              source_channels=src, n_channels=proj.n_channels,
+                              dtype=weights.dtype)
+        table = None
+        if delays is not None:
+            table = _edge_table(conn, new_pre, new_post, delays[ok])
+        return sparse(proj.source, proj.target, conn, delay=proj.delay, delays=table,
+                      channel=proj.channel, backend=proj.backend,
+                      spikes_per_round=proj.spikes_per_round)
+    raise TypeError(f"cannot select neurons of a {type(proj).__name__} projection")
+
+
+def _index_map(keep: np.ndarray | None, n: int) -> np.ndarray:
+    """old index -> new index (-1 where dropped)."""
+    if keep is None:
+        return np.arange(n)
+    out = np.full(n, -1, np.int64)
+    out[keep] = np.arange(keep.size)
+    return out
+
+
+def _edge_table(conn: Any, pre: np.ndarray, post: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-edge values laid out like ``conn.targets`` (from_edges sorts edges stably by pre)."""
+    order = np.argsort(pre, kind="stable")
+    pre, values = pre[order], values[order]
+    deg = np.bincount(pre, minlength=conn.n_pre)
+    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    col = np.arange(pre.size) - start[pre]
+    table = np.zeros(conn.targets.shape, np.int64)
+    table[pre, col] = values
+    return table
 
 
 def network_step(net: Network, state: NetworkState, x: Any) -> tuple[NetworkState, dict]:

@@ -1,4 +1,4 @@
-"""Local plasticity rules: HLOP's lateral subspace circuit, trace STDP, Oja and plain Hebbian.
+"""HLOP's lateral subspace circuit (online STDP, Oja and Hebbian rules: :mod:`neuro.modulators`).
 
 Lateral subspace circuit (HLOP; Xiao et al., ICLR 2024, pkuxmq/HLOP-SNN ``modules/hlop_module.py``;
 hlop.md §1). ``M`` lateral neurons with weights ``H [M, N]`` read a layer's presynaptic activity
@@ -25,8 +25,14 @@ When the active rows form one block ``[0, hi)`` with fixed rows ``[0, lo)`` (alw
 add/merge), pass ``rows=(lo, hi)``: the fixed rows' output is computed once per batch instead of
 once per iteration and the padding rows are skipped (the result equals the masked update).
 
-Generic rules (usable elsewhere): :func:`stdp_step` (pair-based trace STDP), :func:`oja_update`
-(Oja 1982, per-row), :func:`hebbian` (plain Hebbian with optional decay).
+Attaching a circuit to any projection of a Network: :func:`presynaptic_activity` collects the
+projection's presynaptic activity (its source input's values, or its source population's spikes;
+for a recurrent projection the population's own spikes) from the records of
+:func:`neuro.run.scan_steps`, as per-step rows, their mean over time or the DSR weighted rate;
+:func:`neuro.optim.hlop` learns from it inside the optimiser.
+
+Online STDP, Oja and Hebbian rules acting on a network's projections are modulators
+(:mod:`neuro.modulators.plasticity`).
 """
 
 from __future__ import annotations
@@ -37,9 +43,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from neuro._pytree import pytree_dataclass, static_field
-from neuro.validation import check_positive
 
 Array = jax.Array
 
@@ -239,85 +242,58 @@ def _block_update(state, x, lr, iters, momentum, clamp, spiking, block, x_hat_ol
                           momentum=jax.lax.dynamic_update_slice_in_dim(v, v_new, lo, 0))
 
 
+REDUCTIONS = ("steps", "mean", "wfr")
+
+
+def presynaptic_activity(net, name: str, records: dict, inputs=None, *, reduce: str = "mean",
+                         window: tuple[int, int] | None = None, tau: float = 1.0,
+                         dt: float = 0.05) -> Array:
+    """The presynaptic activity of projection (or readout) ``name`` of ``net`` from a run.
+
+    ``records``: the monitored outputs of :func:`neuro.run.scan_steps` / ``simulate`` holding the
+    source population's spikes (``monitors=("spikes",)`` or ``("spikes.POP",)``), time-major
+    ``[T, B, n]``; ``inputs``: the input array (or dict by name) given to the run, needed when the
+    source is an input. ``window = (start, stop)`` keeps those steps first (e.g. a layer's
+    valid steps in a feed-forward stack where each layer adds one step of delay).
+
+    ``reduce``: ``"steps"`` -> per-step rows ``[T B, n]`` (HLOP with BPTT: raw per-step spikes);
+    ``"mean"`` -> mean over time ``[B, n]``; ``"wfr"`` -> DSR weighted firing rate
+    ``sum_t w_t s_t / sum_t w_t`` with ``w_t = exp(-(T - t) dt / tau)`` (HLOP with DSR).
+    The result is detached (Hebbian learning does not back-propagate).
+    """
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}; got {reduce!r}")
+    part = net.projections[name] if name in net.projections else net.readouts.get(name)
+    if part is None:
+        raise KeyError(f"{name!r} is neither a projection ({sorted(net.projections)}) nor a "
+                       f"readout ({sorted(net.readouts)})")
+    source = part.source
+    if source in dict(net.inputs):
+        if inputs is None:
+            raise ValueError(f"{name!r} reads input {source!r}: pass the run's inputs")
+        values = inputs[source] if isinstance(inputs, dict) else inputs
+    else:
+        spikes = records.get("spikes")
+        if isinstance(spikes, dict) and source in spikes:
+            values = spikes[source]
+        elif f"spikes.{source}" in records:
+            values = records[f"spikes.{source}"]
+        else:
+            raise KeyError(f"records hold no spikes of {source!r}: monitor 'spikes' or "
+                           f"'spikes.{source}'")
+    values = jax.lax.stop_gradient(jnp.asarray(values))
+    if window is not None:
+        values = values[window[0]:window[1]]
+    if reduce == "steps":
+        return values.reshape(-1, values.shape[-1])
+    if reduce == "mean":
+        return values.mean(axis=0)
+    t = jnp.arange(1, values.shape[0] + 1, dtype=values.dtype)
+    w = jnp.exp(-(values.shape[0] - t) * dt / tau)
+    return jnp.tensordot(w / w.sum(), values, axes=1)
+
+
 def orthonormality_error(rows: Array) -> float:
     """``max |H H^T - I|`` over the given rows (host-side diagnostic)."""
     rows = np.asarray(rows, np.float64)
     return float(np.abs(rows @ rows.T - np.eye(len(rows))).max()) if len(rows) else 0.0
-
-
-# --- generic local rules ---------------------------------------------------------------------
-
-
-@pytree_dataclass
-class STDP:
-    """Pair-based trace STDP parameters (all-to-all pairing through exponential traces).
-
-    Per step (``dt``)::
-
-        x_pre  <- x_pre  exp(-dt/tau_plus)     x_post <- x_post exp(-dt/tau_minus)   (decay)
-        dW_ij   = a_plus x_pre_j z_post_i - a_minus x_post_i z_pre_j               (decayed traces)
-        x_pre  += z_pre                        x_post += z_post
-        W       = clip(W + dW, w_min, w_max)
-
-    so a pre spike ``d > 0`` steps before a post spike gives ``a_plus exp(-d dt/tau_plus)`` and the
-    reverse order ``-a_minus exp(-d dt/tau_minus)``; simultaneous spikes give 0. ``W [N_post, N_pre]``.
-    (Song, Miller & Abbott 2000; trace form as in Brian2's STDP example.)
-    """
-
-    a_plus: Array
-    a_minus: Array
-    tau_plus: float = static_field(default=20.0)
-    tau_minus: float = static_field(default=20.0)
-    dt: float = static_field(default=1.0)
-    w_min: float = static_field(default=-np.inf)
-    w_max: float = static_field(default=np.inf)
-
-
-class STDPState(NamedTuple):
-    pre_trace: Array
-    post_trace: Array
-
-
-def stdp(a_plus: float = 0.01, a_minus: float = 0.0105, tau_plus: float = 20.0,
-         tau_minus: float = 20.0, *, dt: float = 1.0, w_min: float = -np.inf,
-         w_max: float = np.inf) -> STDP:
-    """Validated STDP parameters (defaults: Song et al. 2000 ratios, time in ms)."""
-    check_positive("a_plus", a_plus, allow_zero=True)
-    check_positive("a_minus", a_minus, allow_zero=True)
-    check_positive("tau_plus", tau_plus)
-    check_positive("tau_minus", tau_minus)
-    check_positive("dt", dt)
-    if not w_min < w_max:
-        raise ValueError(f"w_min must be < w_max; got {w_min} and {w_max}")
-    return STDP(jnp.asarray(a_plus, jnp.float32), jnp.asarray(a_minus, jnp.float32),
-                float(tau_plus), float(tau_minus), float(dt), float(w_min), float(w_max))
-
-
-def stdp_init(n_pre: int, n_post: int) -> STDPState:
-    return STDPState(jnp.zeros((n_pre,), jnp.float32), jnp.zeros((n_post,), jnp.float32))
-
-
-def stdp_step(params: STDP, state: STDPState, weight: Array, pre: Array,
-              post: Array) -> tuple[STDPState, Array]:
-    """One STDP step for spikes ``pre [N_pre]``, ``post [N_post]``; returns (traces, weights)."""
-    xp = state.pre_trace * np.exp(-params.dt / params.tau_plus)
-    xq = state.post_trace * np.exp(-params.dt / params.tau_minus)
-    dw = params.a_plus * jnp.outer(post, xp) - params.a_minus * jnp.outer(xq, pre)
-    weight = jnp.clip(weight + dw, params.w_min, params.w_max)
-    return STDPState(xp + pre, xq + post), weight
-
-
-def oja_update(weight: Array, x: Array, lr: float) -> Array:
-    """Oja's rule per row, batch-averaged: ``y = W x``, ``dW_i = lr <y_i (x - y_i W_i)>``.
-
-    Each row converges to the (unit-norm) leading principal direction of ``x`` (Oja 1982); for
-    a subspace, use :func:`hebbian_update`. ``weight [M, N]``, ``x [B, N]``.
-    """
-    y = x @ weight.T
-    b = x.shape[0]
-    return weight + lr * (y.T @ x - jnp.sum(y * y, axis=0)[:, None] * weight) / b
-
-
-def hebbian(weight: Array, pre: Array, post: Array, lr: float, decay: float = 0.0) -> Array:
-    """Plain Hebbian rule ``dW = lr <post pre^T> - decay W`` for ``pre [B, N]``, ``post [B, M]``."""
-    return weight + lr * post.T @ pre / pre.shape[0] - decay * weight

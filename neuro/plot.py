@@ -14,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from neuro.validation import ConfigError, ShapeError  # noqa: E402
+
 
 def _axes(ax):
     return plt.subplots(figsize=(7, 3))[1] if ax is None else ax
@@ -23,7 +25,7 @@ def raster(spikes, dt: float = 1.0, ax=None, *, max_neurons: int | None = 500, *
     """Raster of ``spikes`` ``[T, N]`` (time in ms = step * dt)."""
     spikes = np.asarray(spikes)
     if spikes.ndim != 2:
-        raise ValueError(f"spikes must have shape [time, neurons]; got {spikes.shape}")
+        raise ShapeError(f"spikes must have shape [time, neurons]; got {spikes.shape}")
     if max_neurons is not None:
         spikes = spikes[:, :max_neurons]
     ax = _axes(ax)
@@ -48,12 +50,27 @@ def traces(values, dt: float = 1.0, ax=None, *, neurons=(0,), threshold: float |
     return ax
 
 
-def population_rate(spikes, dt: float = 1.0, ax=None, *, window_ms: float = 5.0):
-    """Population rate (Hz) of ``spikes`` ``[T, N]``, smoothed with a box of ``window_ms``."""
+def smoothed_rate(spikes, dt: float = 1.0, window_ms: float = 5.0) -> np.ndarray:
+    """Population rate (Hz) of ``spikes`` ``[T, N]`` averaged over a centred box of
+    ``window_ms``. Near the ends the box holds fewer steps and the mean is over those only (no
+    zero padding: a constant train stays constant up to the edges)."""
     spikes = np.asarray(spikes, dtype=float)
+    if spikes.ndim != 2:
+        raise ShapeError(f"spikes must have shape [time, neurons]; got {spikes.shape}")
+    if not dt > 0 or not window_ms > 0:
+        raise ConfigError(f"dt and window_ms must be positive; got {dt}, {window_ms}")
     rate = spikes.mean(axis=1) / (dt * 1e-3)
     width = max(1, int(round(window_ms / dt)))
-    rate = np.convolve(rate, np.ones(width) / width, mode="same")
+    box = np.ones(min(width, len(rate)) or 1)
+    total = np.convolve(rate, box, mode="same")
+    count = np.convolve(np.ones_like(rate), box, mode="same")
+    return total / np.maximum(count, 1.0)
+
+
+def population_rate(spikes, dt: float = 1.0, ax=None, *, window_ms: float = 5.0):
+    """Population rate (Hz) of ``spikes`` ``[T, N]``, smoothed with a box of ``window_ms``
+    (:func:`smoothed_rate`: the edges average over the steps that exist)."""
+    rate = smoothed_rate(spikes, dt, window_ms)
     ax = _axes(ax)
     ax.plot(np.arange(len(rate)) * dt, rate, lw=1)
     ax.set(xlabel="time (ms)", ylabel="rate (Hz)")

@@ -67,92 +67,117 @@ import scipy.linalg
 import scipy.stats
 
 from neuro._pytree import replace
-from neuro.dynamics import initial_potential, local_rates, lyapunov_spectrum, smoothed, smoothed_step
-from neuro.network import Network
-from neuro.projections import Dense
+from neuro.dynamics import (
+    initial_potential,
+    local_rates,
+    lyapunov_spectrum,
+    network_jacobians,
+    network_spectrum,
+    smoothed,
+    smoothed_network,
+    smoothed_step,
+    state_index,
+)
+from neuro.network import Network, select_neurons
+from neuro.projections import Dense, Sparse, from_dense, sparse
 from neuro.run import simulate
 from neuro.validation import check_in_range, check_positive
 
-METHODS = ("lnp", "activity", "random", "magnitude", "none")
+METHODS = ("lnp", "lnp-network", "activity", "random", "magnitude", "none")
 
 
 # ----------------------------------------------------------------------------- the network's parts
 
-def _parts(net: Network) -> tuple[str, Any, Any]:
-    """``(population, input projection, recurrent projection)``; raises naming what differs."""
-    if len(net.populations) != 1:
-        raise ValueError(f"pruning needs a network of one population; got {sorted(net.populations)}")
-    pop = next(iter(net.populations))
-    rec = [p for p in net.projections.values() if p.source == pop and p.target == pop]
-    inp = [p for p in net.projections.values() if p.source in net.input_sizes]
-    if len(rec) != 1 or len(inp) != 1 or not all(isinstance(p, Dense) for p in rec + inp):
-        raise ValueError("pruning needs one dense recurrent and one dense input projection; got "
-                         f"{ {n: type(p).__name__ for n, p in net.projections.items()} }")
-    return pop, inp[0], rec[0]
+def _parts(net: Network, projection: str | None = None) -> tuple[str, str, Any]:
+    """``(population, projection name, projection)`` of the recurrent projection to prune:
+    ``projection`` by name, or the network's only population -> same population projection."""
+    if projection is None:
+        rec = [n for n, p in net.projections.items()
+               if p.source == p.target and p.source in net.populations]
+        if len(rec) != 1:
+            raise ValueError(f"name the recurrent projection to prune (projection=...); the "
+                             f"network has {rec or 'none'}")
+        projection = rec[0]
+    if projection not in net.projections:
+        raise ValueError(f"projection {projection!r} is not in the network "
+                         f"({sorted(net.projections)})")
+    proj = net.projections[projection]
+    if proj.source != proj.target or proj.source not in net.populations:
+        raise ValueError(f"projection {projection!r} must be recurrent (a population onto "
+                         f"itself); it goes {proj.source!r} -> {proj.target!r}")
+    if not isinstance(proj, Dense | Sparse) or proj.n_channels != 1 or proj.delay or \
+            getattr(proj, "delays", None) is not None:
+        raise ValueError(f"projection {projection!r} must be a one-channel Dense or Sparse "
+                         f"projection without delays to be pruned; got {type(proj).__name__}")
+    return proj.source, projection, proj
 
 
-def recurrent_weights(net: Network) -> np.ndarray:
-    """The recurrent weights ``[post, pre]`` (zero = no synapse)."""
-    return np.asarray(_parts(net)[2].weights).T
+def recurrent_weights(net: Network, projection: str | None = None) -> np.ndarray:
+    """The recurrent weights ``[post, pre]`` (zero = no synapse) of the pruned projection."""
+    proj = _parts(net, projection)[2]
+    w = proj.weights if isinstance(proj, Dense) else proj.to_dense()[0]
+    return np.asarray(w).T
 
 
-def input_weights(net: Network) -> np.ndarray:
-    """The input weights ``[N, D]``."""
-    return np.asarray(_parts(net)[1].w).T
+def input_size(net: Network) -> int:
+    """Size of the network's (single) input, which the noise probe drives."""
+    sizes = net.input_sizes
+    if len(sizes) != 1:
+        raise ValueError(f"pruning drives one network input with noise; the network has {sizes}")
+    return next(iter(sizes.values()))
 
 
-def time_constants(net: Network) -> np.ndarray:
-    """The membrane time constants ``[N]`` (ms)."""
-    pop = _parts(net)[0]
-    p = net.populations[pop]
-    return np.broadcast_to(np.asarray(p.neuron.tau), (p.size,))
+def _tau_field(neuron: Any) -> str:
+    for name in ("tau", "tau_m"):
+        if hasattr(neuron, name):
+            return name
+    raise ValueError(f"{type(neuron).__name__} has no membrane time constant (tau or tau_m)")
 
 
-def dale_signs(net: Network) -> np.ndarray:
+def time_constants(net: Network, projection: str | None = None) -> np.ndarray:
+    """The membrane time constants ``[N]`` (ms) of the pruned population."""
+    p = net.populations[_parts(net, projection)[0]]
+    return np.broadcast_to(np.asarray(getattr(p.neuron, _tau_field(p.neuron))), (p.size,))
+
+
+def dale_signs(net: Network, projection: str | None = None) -> np.ndarray:
     """+1 for excitatory, -1 for inhibitory neurons: the sign of the outgoing recurrent weights
     (a neuron without outgoing synapses counts as excitatory)."""
-    w = recurrent_weights(net)
+    w = recurrent_weights(net, projection)
     return np.where((w < 0).any(axis=0), -1.0, 1.0)
 
 
-def _dt(net: Network) -> float:
-    return float(net.populations[_parts(net)[0]].neuron.dt)
+def _dt(net: Network, projection: str | None = None) -> float:
+    return float(net.populations[_parts(net, projection)[0]].neuron.dt)
 
 
-def subnetwork(net: Network, keep: np.ndarray, w_rec: np.ndarray | None = None) -> Network:
-    """The network of the neurons ``keep`` (indices) with recurrent weights ``w_rec`` ([post, pre],
-    ``len(keep)`` square; default: this network's among ``keep``). Per-neuron parameters, input
-    rows and biases follow the kept neurons."""
-    pop, inp, rec = _parts(net)
+def subnetwork(net: Network, keep: np.ndarray, w_rec: np.ndarray | None = None,
+               projection: str | None = None) -> Network:
+    """The network of the neurons ``keep`` (indices) of the pruned population, every
+    neuron-indexed part cut consistently (:func:`neuro.network.select_neurons`: per-neuron
+    parameters, other projections, readouts, modulators), with recurrent weights ``w_rec``
+    ([post, pre], ``len(keep)`` square; default: this network's among ``keep``) as an
+    event-driven :class:`~neuro.projections.Sparse` projection."""
+    pop, name, proj = _parts(net, projection)
     keep = np.asarray(keep)
-    w = recurrent_weights(net)[np.ix_(keep, keep)] if w_rec is None else np.asarray(w_rec)
+    w = recurrent_weights(net, name)[np.ix_(keep, keep)] if w_rec is None else np.asarray(w_rec)
     if w.shape != (len(keep), len(keep)):
         raise ValueError(f"w_rec must have shape {(len(keep), len(keep))}; got {w.shape}")
+    small = select_neurons(net, {pop: keep})
+    dtype = proj.weights.dtype
+    conn = from_dense(np.asarray(w.T, np.float64), dtype=dtype)
+    backend = proj.backend if isinstance(proj, Sparse) else "event"
+    return replace(small, projections={**small.projections,
+                                       name: sparse(pop, pop, conn, backend=backend)})
+
+
+def with_tau(net: Network, tau: np.ndarray, projection: str | None = None) -> Network:
+    """The network with membrane time constants ``tau`` [N] (ms) in the pruned population."""
+    pop = _parts(net, projection)[0]
     p = net.populations[pop]
-    size = p.size
-
-    def take(a):
-        return a[keep] if np.ndim(a) and np.shape(a)[-1] == size else a
-
-    neuron = jax.tree_util.tree_map(take, p.neuron)
-    in_name = next(n for n, q in net.projections.items() if q is inp)
-    rec_name = next(n for n, q in net.projections.items() if q is rec)
-    dtype = rec.w.dtype
-    projections = {
-        in_name: replace(inp, w=inp.w[:, keep], b=None if inp.b is None else inp.b[keep],
-                         mask=None if inp.mask is None else inp.mask[:, keep]),
-        rec_name: replace(rec, w=jnp.asarray(w.T, dtype), mask=None),
-    }
-    return replace(net, populations={pop: replace(p, neuron=neuron, size=len(keep))},
-                   projections=projections)
-
-
-def with_tau(net: Network, tau: np.ndarray) -> Network:
-    """The network with membrane time constants ``tau`` [N] (ms)."""
-    pop = _parts(net)[0]
-    p = net.populations[pop]
-    neuron = replace(p.neuron, tau=jnp.asarray(tau, p.neuron.tau.dtype))
-    return replace(net, populations={pop: replace(p, neuron=neuron)})
+    field = _tau_field(p.neuron)
+    neuron = replace(p.neuron, **{field: jnp.asarray(tau, getattr(p.neuron, field).dtype)})
+    return replace(net, populations={**net.populations, pop: replace(p, neuron=neuron)})
 
 
 # ----------------------------------------------------------------------------- probing
@@ -188,11 +213,65 @@ def probe(net: Network, inputs: jax.Array, *, every: int = 20) -> Probe:
 
 
 def max_lyapunov(net: Network, inputs: jax.Array, *, k: int = 1, burn_in: int = 500,
-                 key: jax.Array | None = None):
-    """Lyapunov spectrum (``k`` largest, 1/ms) of the smoothed map of ``net`` along ``inputs``."""
-    m = smoothed(net)
-    return lyapunov_spectrum(smoothed_step, initial_potential(m), inputs, params=m, k=k,
-                             dt=_dt(net), burn_in=burn_in, key=key)
+                 key: jax.Array | None = None, jacobian: str = "smoothed"):
+    """Lyapunov spectrum (``k`` largest, 1/ms) of ``net`` along ``inputs``.
+
+    ``jacobian="smoothed"``: the smoothed map (lnp.md §4); for a network of one LIF population
+    with delta synapses it runs on the pre-reset potentials (:func:`neuro.dynamics.smoothed`),
+    otherwise on the whole float state (:func:`neuro.dynamics.network_spectrum`): the same map.
+    ``"surrogate"``: the surrogate Jacobian along the spiking trajectory, any network."""
+    if jacobian == "smoothed" and _rate_model_applies(net):
+        m = smoothed(net)
+        return lyapunov_spectrum(smoothed_step, initial_potential(m), inputs, params=m, k=k,
+                                 dt=_dt(net), burn_in=burn_in, key=key)
+    return network_spectrum(net, inputs, jacobian=jacobian, k=k, burn_in=burn_in, key=key)
+
+
+def _rate_model_applies(net: Network) -> bool:
+    """One LIF population, delta synapses, no modulators: the rate model of lnp.md §5 holds."""
+    try:
+        smoothed(net)
+    except ValueError:
+        return False
+    return True
+
+
+class NetworkLinearisation(NamedTuple):
+    """Noise covariance of the pruned population's membranes and its local Lyapunov rates."""
+
+    covariance: np.ndarray  # [N, N]
+    local_rates: np.ndarray  # [N], 1/ms
+    rates: np.ndarray  # [N], spikes per step
+    shrink: float  # factor applied to the mean Jacobian to make it stable (1 = none)
+
+
+def network_linearisation(net: Network, inputs: jax.Array, *, jacobian: str,
+                          projection: str | None = None, sigma: float = 1.0,
+                          every: int = 10) -> NetworkLinearisation:
+    """The linearisation of any network for LNP, over its whole float state.
+
+    With ``J_t`` the full-state Jacobians along the noise-driven trajectory
+    (:func:`neuro.dynamics.network_jacobians`; adaptation, synaptic traces and modulator states
+    included) and ``Jbar = mean_t J_t``, the noise covariance solves the discrete Lyapunov
+    equation ``C = Jbar C Jbar^T + sigma^2 P`` with ``P`` the projector on the pruned population's
+    membranes (``Jbar`` is scaled into the unit disk first if it is not stable; the factor is
+    returned). ``C`` and ``lhat_i = mean_t log|J_t,ii| / dt`` are read on the membranes.
+    """
+    pop = _parts(net, projection)[0]
+    state0 = (smoothed_network(net) if jacobian == "smoothed" else net).init_state()
+    idx = state_index(state0, lambda st: st.neurons[pop].v)
+    jac = network_jacobians(net, inputs, jacobian=jacobian, every=every).astype(np.float64)
+    diag = np.abs(jac[:, idx, idx])
+    lhat = np.mean(np.log(np.maximum(diag, np.finfo(np.float64).tiny)), axis=0) / _dt(net)
+    jbar = jac.mean(axis=0)
+    rho = float(np.max(np.abs(np.linalg.eigvals(jbar))))
+    shrink = 1.0 if rho < 0.999 else 0.999 / rho
+    q = np.zeros_like(jbar)
+    q[idx, idx] = sigma ** 2
+    c = scipy.linalg.solve_discrete_lyapunov(shrink * jbar, q)[np.ix_(idx, idx)]
+    res = simulate(net, net.init_state(), inputs, monitors=(f"spikes.{pop}",))
+    rates = np.asarray(res.records[f"spikes.{pop}"]).mean(0)
+    return NetworkLinearisation(0.5 * (c + c.T), lhat, rates, shrink)
 
 
 # ----------------------------------------------------------------------------- linearisation
@@ -436,8 +515,15 @@ def memory_loss(net: Network, inputs: np.ndarray, *, delays: tuple[int, ...] = (
                 stride: int = 5, washout: int = 200) -> float:
     """Task-agnostic readout loss (a fading-memory proxy): ridge (``lambda = 1e-2``)
     reconstructions of the delayed inputs ``x_{t-d}`` from the membrane potentials (sampled every
-    ``stride`` steps), fitted on the first two thirds and scored (mean NRMSE) on the last third."""
-    _, u = potentials(net, jnp.asarray(inputs))
+    ``stride`` steps), fitted on the first two thirds and scored (mean NRMSE) on the last third.
+    The potentials are the pre-reset ``u`` of the rate model when it applies, else the
+    membranes ``v`` that the network reports."""
+    if _rate_model_applies(net):
+        _, u = potentials(net, jnp.asarray(inputs))
+    else:
+        pop = _parts(net)[0]
+        u = simulate(net, net.init_state(), jnp.asarray(inputs),
+                     monitors=(f"v.{pop}",)).records[f"v.{pop}"]
     x = np.asarray(inputs, np.float64)
     m = max(delays)
     y = np.concatenate([x[m - d : len(x) - d] for d in delays], axis=1)
@@ -466,12 +552,13 @@ def optimise_timescales(net: Network, key: jax.Array, *, k0: float = 4.0, mean0:
                         lyap_steps: int = 1000,
                         k_bounds=(1.0, 16.0), mean_bounds=(5.0, 60.0), c_pos: float = 1.0,
                         c_edge: float = 0.1, eps: float = 0.01, seed: int = 0,
-                        objective: Callable[[Network], float] | None = None) -> TimescaleResult:
+                        objective: Callable[[Network], float] | None = None,
+                        jacobian: str = "smoothed") -> TimescaleResult:
     """Bayesian optimisation of the Gamma (shape, mean) of the time constants (module docstring,
     step 7). ``objective(net) -> loss`` replaces the task-agnostic :func:`memory_loss`. Penalty
     (lambda in 1/ms): ``c_pos max(0, lambda)/0.01 + c_edge max(0, -lambda - eps)/0.01``."""
     k_in, k_ly = jax.random.split(key)
-    n_in = input_weights(net).shape[1]
+    n_in = input_size(net)
     drive = smooth_drive(k_in, steps, n_in)
     ly_drive = noise_drive(k_ly, lyap_steps, n_in)
     q = gamma_quantiles(time_constants(net), k0, mean0)
@@ -481,7 +568,7 @@ def optimise_timescales(net: Network, key: jax.Array, *, k0: float = 4.0, mean0:
         k, mean = float(np.exp(x[0])), float(np.exp(x[1]))
         cand = with_tau(net, gamma_taus(q, k, mean))
         loss = objective(cand) if objective is not None else memory_loss(cand, drive)
-        lam = max_lyapunov(cand, ly_drive, burn_in=lyap_steps // 3).lambda_max
+        lam = max_lyapunov(cand, ly_drive, burn_in=lyap_steps // 3, jacobian=jacobian).lambda_max
         pen = c_pos * max(0.0, lam) / 0.01 + c_edge * max(0.0, -lam - eps) / 0.01
         seen[(k, mean)] = (lam, loss)
         return loss + pen
@@ -523,26 +610,46 @@ def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
         synapse_fraction: float = 0.5, probe_steps: int = 1000, sigma: float = 1.0,
         trials: int = 12, tune: bool = True, betweenness_sources: int | None = 64,
         mix: float = 0.0, node_score: str = "betweenness",
-        objective: Callable[[Network], float] | None = None) -> PruneResult:
+        objective: Callable[[Network], float] | None = None, projection: str | None = None,
+        linearisation: str = "rate", jacobian: str = "smoothed") -> PruneResult:
     """Lyapunov Noise Pruning of an untrained network (module docstring, steps 1-7).
 
+    ``projection``: the recurrent projection to prune (default: the only one); its population
+    loses ``node_fraction`` of its neurons, with every neuron-indexed part of the network cut
+    consistently, and the result holds it as an event-driven Sparse projection.
+    ``linearisation="rate"``: steps 1-2 as written (the rate model of one LIF population with
+    delta synapses; refused for other networks); ``"network"``: :func:`network_linearisation`,
+    the noise covariance of the whole-state linearisation (ALIF adaptation, synaptic traces,
+    astrocytes included), computed with ``jacobian`` (``"smoothed"`` map or ``"surrogate"``
+    Jacobian). The timescale search (step 7) keeps the rate model's smoothed map for the
+    stability term when it applies and uses ``jacobian`` otherwise.
     ``node_score="betweenness-rate"`` (a project variant, not the paper's) ranks neurons by
     betweenness times their rate under the noise probe, still before any training; ``mix`` is
     the defensive mixture of :func:`mixed_scores` (0 = the rule as specified)."""
     check_positive("sigma", sigma)
+    if linearisation not in ("rate", "network"):
+        raise ValueError(f"linearisation must be 'rate' or 'network'; got {linearisation!r}")
     if node_score not in ("betweenness", "betweenness-rate"):
         raise ValueError(f"node_score must be 'betweenness' or 'betweenness-rate'; got {node_score!r}")
     n_keep, n_syn = targets(net, node_fraction, synapse_fraction)
     k_probe, k_tune = jax.random.split(key)
     seed = int(np.asarray(jax.random.key_data(key)).ravel()[-1])
     rng = np.random.default_rng(seed)
-    w = np.asarray(recurrent_weights(net), np.float64)
-    sign = dale_signs(net)
-    drive = noise_drive(k_probe, probe_steps, input_weights(net).shape[1])
-    pr = probe(net, drive)
-    j = linearise(w, time_constants(net), pr.gain)
-    c = noise_covariance(j, sigma)
-    h = harmonic_weights(pr.local_rates)
+    w = np.asarray(recurrent_weights(net, projection), np.float64)
+    sign = dale_signs(net, projection)
+    drive = noise_drive(k_probe, probe_steps, input_size(net))
+    if linearisation == "rate":
+        if not _rate_model_applies(net):
+            raise ValueError("linearisation='rate' needs one LIF population with delta synapses "
+                             "and no modulators; use linearisation='network'")
+        pr = probe(net, drive)
+        c = noise_covariance(linearise(w, time_constants(net), pr.gain), sigma)
+        lhat, rates, shrink = pr.local_rates, pr.rates, 1.0
+    else:
+        lin = network_linearisation(net, drive, jacobian=jacobian, projection=projection,
+                                    sigma=sigma)
+        c, lhat, rates, shrink = lin.covariance, lin.local_rates, lin.rates, lin.shrink
+    h = harmonic_weights(lhat)
     # step 3: synapse dropout on the full network, to the target density
     target_full = int(round((1.0 - synapse_fraction) * np.count_nonzero(w)))
     score = lambda wm, cm, hm: mixed_scores(synapse_scores(wm, cm, hm), wm, mix)
@@ -550,7 +657,7 @@ def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
     # step 4: keep the neurons of highest betweenness in the dropped-out graph
     keep = betweenness_keep(w1, n_keep, groups=sign, sources=betweenness_sources,
                             seed=seed % (2 ** 31),
-                            weight=pr.rates if node_score == "betweenness-rate" else None)
+                            weight=rates if node_score == "betweenness-rate" else None)
     # the kept neurons' synapses: the same rule on the dense subnetwork, to the target count
     ck, hk = c[np.ix_(keep, keep)], h[np.ix_(keep, keep)]
     wk = w[np.ix_(keep, keep)]
@@ -561,10 +668,12 @@ def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
     # step 6: density matching (a second pass of the rule) when the added edges overshoot
     if np.count_nonzero(w3) > n_syn:
         w3, _ = sample_synapses(rng, w3, score(w3, ck, hk), n_syn)
-    pruned = subnetwork(net, keep, w3)
-    info = {"ipr_dense": ipr_dense, "ipr_pruned": ipr(w3), "edges_added": added}
+    pruned = subnetwork(net, keep, w3, projection)
+    info = {"ipr_dense": ipr_dense, "ipr_pruned": ipr(w3), "edges_added": added,
+            "linearisation": linearisation, "jacobian": jacobian, "jacobian_shrink": shrink}
     if tune:
-        ts = optimise_timescales(pruned, k_tune, trials=trials, objective=objective)
+        ts = optimise_timescales(pruned, k_tune, trials=trials, objective=objective,
+                                 jacobian=jacobian)
         pruned = ts.net
         info.update(tau_k=ts.k, tau_mean=ts.mean, tune_lambda_max=ts.lambda_max,
                     tune_loss=ts.loss)

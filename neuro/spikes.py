@@ -48,6 +48,7 @@ class Surrogate:
     alpha: float = 4.0
     width: float = 1.0
     fn: Callable[[jax.Array], jax.Array] | None = None
+    smooth: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in SURROGATES:
@@ -73,6 +74,33 @@ class Surrogate:
             return (a / 2.0) / (1.0 + (jnp.pi * a * x / 2.0) ** 2)
         return self.fn(x)  # custom
 
+    def antiderivative(self, x: jax.Array) -> jax.Array:
+        """``G(x) = int_{-inf}^x g'(s) ds``: the smooth function whose derivative is the surrogate
+        (sigmoid ``s(alpha x)``; arctan ``1/2 + arctan(pi alpha x / 2)/pi``; the triangle's
+        piecewise quadratic ramp to ``alpha width^2``; inverse-square's rational ramp to 2/alpha)."""
+        a, w = self.alpha, self.width
+        if self.name == "sigmoid":
+            return jax.nn.sigmoid(a * x)
+        if self.name == "arctan":
+            return 0.5 + jnp.arctan(jnp.pi * a * x / 2.0) / jnp.pi
+        if self.name == "triangle":
+            xc = jnp.clip(x, -w, w)
+            below = a * (xc + w) ** 2 / 2.0
+            above = a * (w * w / 2.0 + w * xc - xc * xc / 2.0)
+            return jnp.where(xc < 0, below, above)
+        if self.name == "inverse_square":
+            return jnp.where(x <= 0, 1.0 / (a * (1.0 - a * jnp.minimum(x, 0.0))),
+                             (2.0 - 1.0 / (1.0 + a * jnp.maximum(x, 0.0))) / a)
+        raise ValueError("a custom surrogate has no known antiderivative: the smoothed map needs "
+                         "one of sigmoid, triangle, inverse_square, arctan")
+
+
+def smoothed(s: Surrogate) -> Surrogate:
+    """The same surrogate with ``smooth=True``: :func:`spike` then returns its antiderivative
+    ``G(x)`` instead of ``H(x)`` (the smoothed map of a spiking network, lnp.md §4)."""
+    s.antiderivative(jnp.zeros(()))  # raises for a custom surrogate
+    return dataclasses.replace(s, smooth=True)
+
 
 def surrogate(name: str | Surrogate = "sigmoid", **kwargs: float) -> Surrogate:
     """Build a surrogate by name with its default parameters, overridable by ``alpha``/``width``.
@@ -94,9 +122,14 @@ def surrogate(name: str | Surrogate = "sigmoid", **kwargs: float) -> Surrogate:
 
 @partial(jax.custom_jvp, nondiff_argnums=(1,))
 def spike(x: jax.Array, surrogate: Surrogate = Surrogate()) -> jax.Array:
-    """Heaviside step ``(x >= 0)`` in ``x.dtype`` with the surrogate's derivative as its gradient."""
+    """Heaviside step ``(x >= 0)`` in ``x.dtype`` with the surrogate's derivative as its gradient
+    (``surrogate.smooth``: the antiderivative ``G(x)`` of the surrogate, whose true derivative it
+    is)."""
     x = jnp.asarray(x)
-    return (x >= 0).astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else float)
+    dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else float
+    if surrogate.smooth:
+        return surrogate.antiderivative(x.astype(dtype)).astype(dtype)
+    return (x >= 0).astype(dtype)
 
 
 @spike.defjvp

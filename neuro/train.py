@@ -16,6 +16,12 @@ Losses and regularisers (neurons.md §4):
 
 Which leaves train is chosen by :func:`trainable_mask` (by field name), applied with
 ``optax.masked`` so frozen leaves (time constants, thresholds, ...) are left exactly unchanged.
+
+Data parallelism: ``Trainer(..., mesh=mesh)`` with a :class:`jax.sharding.Mesh` that has a
+``"batch"`` axis shards every batch leaf along its leading (sample) axis over that axis and
+replicates the parameters and the optimiser state; XLA reduces the gradients (an all-reduce), so
+the result equals the single-device step up to summation order. It works across processes too
+(:func:`neuro.distributed.initialize`): every process passes the same global batch.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from neuro._pytree import combine, is_inexact_array, partition, value_and_grad
@@ -91,33 +98,84 @@ class Trainer:
     """Compiled BPTT training step: ``update(params, opt_state, batch, key)``.
 
     ``loss_fn(params, batch, key) -> (loss, metrics)`` must be pure; it is traced once per batch
-    shape. ``params`` is any pytree, a :class:`~neuro.network.Network` included: only its float
+    shape. Metrics may hold arrays (e.g. presynaptic activity, ``metrics["presynaptic"]``):
+    an optimiser that is an ``optax.GradientTransformationExtraArgs`` receives them as
+    ``update(..., aux=metrics)`` (:func:`neuro.optim.hlop`); ``fit`` averages the scalar ones.
+    ``params`` is any pytree, a :class:`~neuro.network.Network` included: only its float
     leaves are differentiated and seen by the optimiser (integer connectivity tables, boolean masks
     and counters are structure and pass through unchanged); freeze float leaves with
     :func:`masked`. ``evaluate`` runs ``loss_fn`` without gradients (compiled separately).
+
+    ``mesh`` (optional): data-parallel training over the mesh axis ``batch_axis`` (module
+    docstring); the batch size must be a multiple of that axis' size.
     """
 
-    def __init__(self, loss_fn: LossFn, optimizer: optax.GradientTransformation):
+    def __init__(self, loss_fn: LossFn, optimizer: optax.GradientTransformation, *,
+                 mesh: jax.sharding.Mesh | None = None, batch_axis: str = "batch"):
         self.loss_fn = loss_fn
         self.optimizer = optimizer
+        self.mesh = mesh
+        self.batch_axis = batch_axis
         self._value_and_grad = value_and_grad(loss_fn, has_aux=True)
-        self._update = jax.jit(self._update_impl)
-        self._evaluate = jax.jit(loss_fn)
+        if mesh is None:
+            self._update = jax.jit(self._update_impl)
+            self._evaluate = jax.jit(loss_fn)
+            return
+        if batch_axis not in mesh.axis_names:
+            raise ValueError(f"batch_axis {batch_axis!r} is not an axis of the mesh "
+                             f"{mesh.axis_names}")
+        rep = NamedSharding(mesh, PartitionSpec())
+        self._batch_sharding = NamedSharding(mesh, PartitionSpec(batch_axis))
+        self._replicated = rep
+        self._update = jax.jit(self._update_impl, out_shardings=(rep, rep, rep))
+        self._evaluate = jax.jit(loss_fn, out_shardings=rep)
+
+    def _place(self, params: Any, batch: Any, key: Any) -> tuple[Any, Any, Any]:
+        """Global arrays on the mesh: the batch split along its leading axis, the rest
+        replicated (built from host values that every process holds in full)."""
+        if self.mesh is None:
+            return params, batch, key
+        size = self.mesh.shape[self.batch_axis]
+
+        def put(x, sharding):
+            if isinstance(x, jax.Array) and (x.sharding == sharding or
+                                             jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)):
+                return jax.device_put(x, sharding)
+            x = np.asarray(x)
+            return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+        def put_batch(x):
+            if np.ndim(x) == 0 or np.shape(x)[0] % size:
+                raise ValueError(f"every batch array needs a leading axis that is a multiple of "
+                                 f"the mesh axis {self.batch_axis!r} ({size}); got shape "
+                                 f"{np.shape(x)}")
+            return put(x, self._batch_sharding)
+
+        rep = lambda x: put(x, self._replicated) if isinstance(x, jax.Array | np.ndarray) else x
+        return (jax.tree_util.tree_map(rep, params), jax.tree_util.tree_map(put_batch, batch),
+                None if key is None else rep(key))
 
     def _update_impl(self, params, opt_state, batch, key):
         (loss, metrics), grads = self._value_and_grad(params, batch, key)
         diff, rest = partition(params)
-        updates, opt_state = self.optimizer.update(grads, opt_state, diff)
+        # transformations that learn from the forward pass (HLOP's lateral circuits) get the
+        # loss's metrics; optax.chain hands them on and drops them for the others
+        extra = ({"aux": metrics} if isinstance(self.optimizer, optax.GradientTransformationExtraArgs)
+                 else {})
+        updates, opt_state = self.optimizer.update(grads, opt_state, diff, **extra)
         params = combine(optax.apply_updates(diff, updates), rest)
         return params, opt_state, {"loss": loss, **metrics}
 
     def init(self, params: Any) -> Any:
-        return self.optimizer.init(partition(params)[0])
+        opt_state = self.optimizer.init(partition(params)[0])
+        return opt_state if self.mesh is None else self._place(opt_state, (), None)[0]
 
     def update(self, params, opt_state, batch, key):
+        params, batch, key = self._place(params, batch, key)
         return self._update(params, opt_state, batch, key)
 
     def evaluate(self, params, batch, key) -> dict:
+        params, batch, key = self._place(params, batch, key)
         loss, metrics = self._evaluate(params, batch, key)
         return {"loss": loss, **metrics}
 
@@ -139,6 +197,8 @@ class Trainer:
                 key, k_step = jax.random.split(key)
                 params, opt_state, metrics = self.update(params, opt_state, (xb, yb), k_step)
                 for name, value in metrics.items():
+                    if np.ndim(value) or isinstance(value, dict):  # arrays: not averaged
+                        continue
                     sums[name] = sums.get(name, 0.0) + float(value)
                 count += 1
             epoch = {name: value / count for name, value in sums.items()}

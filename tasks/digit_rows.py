@@ -54,30 +54,40 @@ def make_loss(dt: float, target_hz: float, reg: float):
 
 def run_demo(*, neuron: str = "alif", hidden: int = 128, steps_per_row: int = 4, epochs: int = 25,
              batch_size: int = 64, lr: float = 5e-3, seed: int = 0, dt: float = 1.0,
-             progress: bool = True) -> dict[str, Any]:
-    """Train a recurrent ALIF (or LIF) network on sequential digits; return metrics and traces."""
+             progress: bool = True, data: Any = None) -> dict[str, Any]:
+    """Train a recurrent ALIF (or LIF) network on sequential digits; return metrics and traces.
+
+    ``data``: another sequence task to train the same network on instead, an object with
+    time-major ``x_train``/``x_test`` ``[T, n, F]``, ``y_train``, ``y_test`` and ``num_classes``
+    (e.g. :func:`neuro.tasks.events.load_event_task`: SHD, SSC, N-MNIST from files).
+    """
     start = time.perf_counter()
-    data = load_dataset("digits", seed=seed)
-    x_tr = np.swapaxes(row_sequences(data.x_train, steps_per_row, gain=2.0), 0, 1)
-    x_te = row_sequences(data.x_test, steps_per_row, gain=2.0)
+    if data is None:
+        digits = load_dataset("digits", seed=seed)
+        x_tr = np.swapaxes(row_sequences(digits.x_train, steps_per_row, gain=2.0), 0, 1)
+        x_te = row_sequences(digits.x_test, steps_per_row, gain=2.0)
+        y_tr, y_te, classes = digits.y_train, digits.y_test, digits.num_classes
+    else:
+        x_tr, x_te = np.swapaxes(data.x_train, 0, 1), data.x_test
+        y_tr, y_te, classes = data.y_train, data.y_test, data.num_classes
     if neuron == "alif":
         cell = alif(tau_m=20.0, tau_a=100.0, thr=0.5, beta=0.5, dt=dt)
     elif neuron == "lif":
         cell = lif(tau=20.0, v_th=0.5, dt=dt, reset="soft", surrogate_fn="triangle")
     else:
         raise ValueError(f"neuron must be 'alif' or 'lif'; got {neuron!r}")
-    net = rsnn(jax.random.PRNGKey(seed), 8, hidden, data.num_classes, neuron=cell, in_gain=3.0,
-               rec_gain=1.0, readout_tau=10.0, dt=dt)
+    net = rsnn(jax.random.PRNGKey(seed), x_tr.shape[-1], hidden, classes, neuron=cell,
+               in_gain=3.0, rec_gain=1.0, readout_tau=10.0, dt=dt)
 
     def time_major(loss_fn):  # batches arrive sample-major; the model is time-major
         return lambda p, b, k: loss_fn(p, (jnp.swapaxes(b[0], 0, 1), b[1]), k)
 
     trainer = Trainer(time_major(make_loss(dt, 10.0, 1.0)), optax.adam(lr))
-    net, _, history = trainer.fit(net, x_tr, data.y_train, epochs=epochs, batch_size=batch_size,
+    net, _, history = trainer.fit(net, x_tr, y_tr, epochs=epochs, batch_size=batch_size,
                                   seed=seed, progress=progress)
     rec = jax.jit(run_network)(net, jnp.asarray(x_te))
     logits = readout_logits(rec["readout"], "mean", window=x_te.shape[0] // 2)
-    accuracy = float((jnp.argmax(logits, -1) == data.y_test).mean())
+    accuracy = float((jnp.argmax(logits, -1) == y_te).mean())
     rate = float(rec["spikes"].mean() / (dt * 1e-3))
     return {
         "test_accuracy": accuracy,

@@ -72,13 +72,10 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from neuro.models.astrosnn import (
-    AstroSNN,
-    init_params,
-    model_by_name,
-    run,
-    trainable_mask,
-)
+from neuro import train as T
+from neuro.models.astrosnn import model_by_name, trained_leaves, without_astrocytes
+from neuro.network import Network
+from neuro.run import scan_steps
 from neuro.validation import check_choice, check_positive
 
 TASKS = ("delayed-recall", "evidence")
@@ -193,34 +190,24 @@ def make_batch(task: MemoryTask, delays_s: np.ndarray, rng: np.random.Generator
 # --------------------------------------------------------------------------------------------
 
 
-def logits_and_rate(model: AstroSNN, params: dict, x: jax.Array, decision_steps: int
+def logits_and_rate(net: Network, x: jax.Array, decision_steps: int
                     ) -> tuple[jax.Array, jax.Array]:
     """Readout averaged over the decision window ``[B, n_out]`` and mean rate per neuron."""
-    rec = run(model, params, x, monitors=("z", "y"))
-    return rec["y"][-decision_steps:].mean(0), rec["z"].mean((0, 1))
+    _, rec = scan_steps(net, net.init_state(x.shape[1:-1]), x, monitors=("spikes.h", "readout.y"))
+    return rec["readout.y"][-decision_steps:].mean(0), rec["spikes.h"].mean((0, 1))
 
 
-def loss_fn(params: dict, model: AstroSNN, x: jax.Array, labels: jax.Array,
-            decision_steps: int, reg_rate: float, target_rate: float) -> jax.Array:
+def loss_fn(net: Network, x: jax.Array, labels: jax.Array, decision_steps: int,
+            reg_rate: float, target_rate: float) -> tuple[jax.Array, dict]:
     """Cross-entropy over the decision window + e-prop firing-rate regulariser."""
-    logits, rate = logits_and_rate(model, params, x, decision_steps)
+    logits, rate = logits_and_rate(net, x, decision_steps)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    return ce + reg_rate * jnp.sum((rate - target_rate) ** 2)
-
-
-@partial(jax.jit, static_argnames=("decision_steps", "lr", "reg_rate", "target_rate"))
-def _train_step(params, opt_state, model, x, labels, mask, *, decision_steps, lr, reg_rate,
-                target_rate):
-    loss, grads = jax.value_and_grad(loss_fn)(params, model, x, labels, decision_steps,
-                                              reg_rate, target_rate)
-    grads = jax.tree_util.tree_map(lambda g, m: g * m, grads, mask)
-    updates, opt_state = optax.adam(lr).update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
+    return ce + reg_rate * jnp.sum((rate - target_rate) ** 2), {}
 
 
 @partial(jax.jit, static_argnames=("decision_steps",))
-def _predict(params, model, x, *, decision_steps):
-    logits, _ = logits_and_rate(model, params, x, decision_steps)
+def _predict(net, x, *, decision_steps):
+    logits, _ = logits_and_rate(net, x, decision_steps)
     return jnp.argmax(logits, -1)
 
 
@@ -244,38 +231,48 @@ class TrainConfig:
     ref_rate: float = 10.0  # Hz: the astrocyte state c ~ 1 when its group fires at this rate
 
 
+def build(task: MemoryTask, model_name: str, seed: int, config: TrainConfig) -> Network:
+    """The untrained network of ``model_name`` for ``task`` (weights from ``seed``)."""
+    return model_by_name(model_name, task.n_in, config.n_hidden, task.n_out,
+                         key=jax.random.PRNGKey(seed), dt=task.dt, group_size=config.group_size,
+                         tau_c=config.tau_c, tau_a=config.tau_a, ref_rate=config.ref_rate)
+
+
 def train(task: MemoryTask, model_name: str, seed: int, delays_s: Sequence[float],
           config: TrainConfig = TrainConfig(), progress: bool = False
-          ) -> tuple[AstroSNN, dict, list[float]]:
-    """Train one network with BPTT; returns the model, trained params and the loss curve."""
-    model = model_by_name(model_name, task.n_in, config.n_hidden, task.n_out, dt=task.dt,
-                          group_size=config.group_size, tau_c=config.tau_c, tau_a=config.tau_a,
-                          ref_rate=config.ref_rate)
-    params = init_params(jax.random.PRNGKey(seed), model)
-    mask = trainable_mask(model, params)
-    opt_state = optax.adam(config.lr).init(params)
-    rng = np.random.default_rng(seed)
-    losses = []
+          ) -> tuple[Network, list[float]]:
+    """Train one network with BPTT (:class:`neuro.train.Trainer`); returns it and the losses."""
+    net = build(task, model_name, seed, config)
     target = config.target_rate_hz * task.dt / 1000.0
+    loss = partial(_batch_loss, decision_steps=task.decision_steps, reg_rate=config.reg_rate,
+                   target_rate=target)
+    trainer = T.Trainer(loss, T.masked(optax.adam(config.lr), trained_leaves(net)))
+    opt_state = trainer.init(net)
+    rng = np.random.default_rng(seed)
+    key = jax.random.PRNGKey(seed)
+    losses = []
     for _ in tqdm(range(config.iterations), disable=not progress, desc=f"{model_name} s{seed}",
                   leave=False):
         x, y = make_batch(task, rng.choice(np.asarray(delays_s), config.batch), rng)
-        params, opt_state, loss = _train_step(
-            params, opt_state, model, jnp.asarray(x), jnp.asarray(y), mask,
-            decision_steps=task.decision_steps, lr=config.lr, reg_rate=config.reg_rate,
-            target_rate=target)
-        losses.append(float(loss))
-    return model, params, losses
+        net, opt_state, metrics = trainer.update(net, opt_state, (jnp.asarray(x), jnp.asarray(y)),
+                                                 key)
+        losses.append(float(metrics["loss"]))
+    return net, losses
 
 
-def evaluate(task: MemoryTask, model: AstroSNN, params: dict, delays_s: Sequence[float],
-             n_trials: int, seed: int) -> dict[float, float]:
+def _batch_loss(net, batch, key, *, decision_steps, reg_rate, target_rate):
+    x, labels = batch
+    return loss_fn(net, x, labels, decision_steps, reg_rate, target_rate)
+
+
+def evaluate(task: MemoryTask, net: Network, delays_s: Sequence[float], n_trials: int,
+             seed: int) -> dict[float, float]:
     """Test accuracy at each delay on fresh trials."""
     rng = np.random.default_rng(10_000 + seed)
     out = {}
     for d in delays_s:
         x, y = make_batch(task, np.full(n_trials, d), rng)
-        pred = _predict(params, model, jnp.asarray(x), decision_steps=task.decision_steps)
+        pred = _predict(net, jnp.asarray(x), decision_steps=task.decision_steps)
         out[float(d)] = float(np.mean(np.asarray(pred) == y))
     return out
 
@@ -292,18 +289,16 @@ def retention(task_name: str, model_name: str, *, delays_s: Sequence[float] = DE
     task = memory_task(task_name, max_delay=max(max(delays_s), dt / 1000.0), dt=dt)
     per_seed, ablated, last = [], [], None
     for s in tqdm(seeds, disable=not progress, desc=f"{task_name}/{model_name}"):
-        model, params, losses = train(task, model_name, int(s), delays_s, config, progress)
-        per_seed.append(evaluate(task, model, params, delays_s, config.test_trials, int(s)))
-        if model.astro:  # diagnosis: the trained network with its astrocyte gains set to 0
-            off = dict(params, astro=dataclasses.replace(
-                params["astro"], kappa_th=jnp.zeros_like(params["astro"].kappa_th),
-                kappa_g=jnp.zeros_like(params["astro"].kappa_g)))
-            ablated.append(evaluate(task, model, off, delays_s, config.test_trials, int(s)))
-        last = (model, params, losses)
+        net, losses = train(task, model_name, int(s), delays_s, config, progress)
+        per_seed.append(evaluate(task, net, delays_s, config.test_trials, int(s)))
+        if net.modulators:  # diagnosis: the trained network with its astrocyte gains set to 0
+            ablated.append(evaluate(task, without_astrocytes(net), delays_s,
+                                    config.test_trials, int(s)))
+        last = (net, losses)
     out = {"task": task_name, "model": model_name, "seeds": list(map(int, seeds)),
            "dt_ms": dt, "chance": 1.0 / task.n_out,
            "accuracy_by_delay": _summary(per_seed, delays_s),
-           "final_loss": last[2][-1], "_last": (task, *last)}
+           "final_loss": last[1][-1], "_last": (task, *last)}
     if ablated:
         out["astrocytes_removed_accuracy_by_delay"] = _summary(ablated, delays_s)
     return out
@@ -319,4 +314,4 @@ def _summary(per_seed: list[dict[float, float]], delays_s: Sequence[float]) -> d
 
 
 __all__ = ["DEFAULT_DELAYS", "TASKS", "MemoryTask", "TrainConfig", "evaluate", "loss_fn",
-           "make_batch", "memory_task", "retention", "train"]
+           "build", "make_batch", "memory_task", "retention", "train"]

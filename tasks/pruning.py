@@ -116,7 +116,7 @@ def evaluate_task(net: Network, keep, task: str, seed: int, n_dense: int, *, sca
 
 
 def lambda_max(net: Network, seed: int, steps: int = 2000) -> float:
-    drive = P.noise_drive(jax.random.PRNGKey(1000 + seed), steps, P.input_weights(net).shape[1])
+    drive = P.noise_drive(jax.random.PRNGKey(1000 + seed), steps, P.input_size(net))
     return P.max_lyapunov(net, drive, burn_in=500).lambda_max
 
 
@@ -129,9 +129,10 @@ def prune(method: str, dense: Network, seed: int, *, node_fraction: float = 0.5,
     n_keep, n_syn = counts or P.targets(dense, node_fraction, synapse_fraction)
     if method == "none":
         return P.PruneResult(dense, np.arange(dense.num_neurons()), {})
-    if method == "lnp":
+    if method in ("lnp", "lnp-network"):  # the rate model, or the whole-state linearisation
         return P.lnp(dense, jax.random.PRNGKey(seed), node_fraction=node_fraction,
-                     synapse_fraction=synapse_fraction, trials=trials)
+                     synapse_fraction=synapse_fraction, trials=trials,
+                     linearisation="rate" if method == "lnp" else "network")
     if method == "activity":
         if rates is None:
             raise ValueError("activity pruning needs the dense network's rates on the task")

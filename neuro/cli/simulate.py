@@ -3,7 +3,9 @@
 Runs the network (in-degree 80 at any ``--neurons``), then prints the mean rate, the mean CV of
 inter-spike intervals (over recorded neurons with >= 3 spikes), the number of synaptic events,
 the compile time and the run time per simulated second (compile excluded). ``--plot FILE`` draws
-a raster of the recorded neurons above the population rate.
+a raster of the recorded neurons above the population rate. The network is
+:func:`neuro.models.coba.ei_network`, run by :func:`neuro.run.simulate` (progress per second of
+biological time) with the activity monitor :func:`neuro.models.coba.monitor`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from neuro.cli import add_output_flags
+from neuro.cli import add_output_flags, defer_plot
 
 CHUNK_STEPS = 10000  # steps per compiled call (1 s at dt = 0.1 ms); progress is per chunk
 
@@ -30,9 +32,11 @@ def register(subparsers) -> None:
                         help="biological time in seconds (default 1)")
     parser.add_argument("--dt", type=float, default=0.1, help="time step in ms (default 0.1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--variant", choices=("standard", "brainpy"), default="standard",
+    parser.add_argument("--variant", choices=("standard", "brainpy", "auryn"), default="standard",
                         help="standard: self-sustained (Brette 2007); brainpy: constant drive "
-                        "I = 20 mV, V0 ~ N(-55, 5) mV (BrainPy/ANNarchy benchmark)")
+                        "I = 20 mV, V0 ~ N(-55, 5) mV (BrainPy/ANNarchy benchmark); auryn: "
+                        "Auryn's sim_coba_benchmark network (COBA only: weights 0.4 / 5.1, "
+                        "I = 20 mV, V0 = -60 mV, forward Euler, 0.8 ms delay)")
     parser.add_argument("--backend", choices=("event", "dense"), default="event")
     parser.add_argument("--record", type=int, default=None,
                         help="neurons recorded for the raster and CV (default min(N, 1000))")
@@ -46,8 +50,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> dict:
     import jax
     import numpy as np
-    from tqdm.auto import tqdm
 
+    from neuro import run as loop
     from neuro.models import coba
 
     if args.threads < 0:
@@ -60,6 +64,8 @@ def run(args: argparse.Namespace) -> dict:
         raise ValueError(f"--duration must be positive; got {args.duration}")
     if not args.dt > 0:
         raise ValueError(f"--dt must be positive; got {args.dt}")
+    if args.variant == "auryn" and args.model != "coba":
+        raise ValueError("--variant auryn is a COBA network; use 'neuro simulate coba'")
     n_steps = int(round(args.duration * 1000.0 / args.dt))
     if n_steps < 1:
         raise ValueError("--duration must cover at least one step of --dt")
@@ -69,25 +75,20 @@ def run(args: argparse.Namespace) -> dict:
 
     net, state = coba.ei_network(args.model, args.neurons, variant=args.variant, seed=args.seed,
                                  dt=args.dt, backend=args.backend)
+    monitor = coba.monitor(net, record)
     chunk = min(n_steps, CHUNK_STEPS)
-    sizes = [chunk] * (n_steps // chunk) + ([n_steps % chunk] if n_steps % chunk else [])
-    compiled, compile_s = {}, 0.0
-    for size in set(sizes):
-        compiled[size], seconds = coba.compile_run(net, state, size, record=record)
-        compile_s += seconds
-    counts, events, rasters, run_s = [], [], [], 0.0
-    for size in tqdm(sizes, desc=f"simulate {args.model}", unit="s", disable=len(sizes) < 2):
-        start = time.perf_counter()
-        state, (c, e, r) = compiled[size](net, state)
-        jax.block_until_ready(state)
-        run_s += time.perf_counter() - start
-        counts.append(np.asarray(c))
-        events.append(np.asarray(e, dtype=np.int64))
-        rasters.append(np.asarray(r))
-    counts = np.concatenate(counts)
-    raster = np.concatenate(rasters) if record else np.zeros((n_steps, 0), bool)
+    compile_s = loop.compile_simulation(net, state, monitors=monitor, chunk=chunk,
+                                        n_steps=n_steps)
+    start = time.perf_counter()
+    result = loop.simulate(net, state, monitors=monitor, chunk=chunk, n_steps=n_steps,
+                           progress=n_steps > chunk)
+    jax.block_until_ready(result.state)
+    run_s = time.perf_counter() - start
+    counts = np.asarray(result.records["spikes"])
+    raster = (np.asarray(result.records["raster"]) if record
+              else np.zeros((n_steps, 0), bool))
     seconds = n_steps * args.dt / 1000.0
-    result = {
+    out = {
         "model": args.model,
         "variant": args.variant,
         "neurons": args.neurons,
@@ -95,21 +96,22 @@ def run(args: argparse.Namespace) -> dict:
         "dt_ms": args.dt,
         "mean_rate_hz": float(counts.sum() / args.neurons / seconds),
         "cv_isi": coba.cv_isi(raster),
-        "synaptic_events": int(np.concatenate(events).sum()),
+        "synaptic_events": int(np.asarray(result.records["events"], dtype=np.int64).sum()),
         "compile_seconds": compile_s,
         "run_seconds_per_biological_second": run_s / seconds,
         "backend": args.backend,
         "device": jax.devices()[0].platform,
     }
     if record == args.neurons:
-        result["rate_exc_hz"] = float(raster[:, :net.n_exc].mean() * 1000.0 / args.dt)
-        result["rate_inh_hz"] = float(raster[:, net.n_exc:].mean() * 1000.0 / args.dt)
+        n_exc = coba.num_excitatory(args.neurons)
+        out["rate_exc_hz"] = float(raster[:, :n_exc].mean() * 1000.0 / args.dt)
+        out["rate_inh_hz"] = float(raster[:, n_exc:].mean() * 1000.0 / args.dt)
     if args.plot:
-        result["plot"] = plot_activity(raster, counts, args.neurons, args.dt, args.plot,
-                                       title=f"{args.model.upper()} N={args.neurons}: "
-                                       f"{result['mean_rate_hz']:.1f} Hz, "
-                                       f"CV(ISI) {result['cv_isi']:.2f}")
-    return result
+        title = (f"{args.model.upper()} N={args.neurons}: {out['mean_rate_hz']:.1f} Hz, "
+                 f"CV(ISI) {out['cv_isi']:.2f}")
+        out["plot"] = defer_plot(args, lambda path: plot_activity(
+            raster, counts, args.neurons, args.dt, path, title=title))
+    return out
 
 
 def limit_cpu_threads(n: int) -> bool:

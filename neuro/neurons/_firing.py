@@ -7,8 +7,19 @@ Given the pre-reset potential ``v_tilde`` the neuron fires ``z = H(x)`` with the
 * ``hard``: ``v = v_tilde (1 - z) + V_reset z``                           (discards the residue)
 * ``none``: ``v = v_tilde``
 
-``detach_reset`` uses ``stop_gradient(z)`` inside the reset. Refractory counter (``n_ref`` steps):
-``r_t = clip(r_{t-1} + n_ref z_t - 1, 0, n_ref)`` and ``z_t = 0`` while ``r_{t-1} > 0``.
+``detach_reset`` uses ``stop_gradient(z)`` inside the reset.
+
+Refractoriness (``n_ref`` steps; the refractory period is the spike step and the ``n_ref - 1``
+steps after it, as Brian2's ``refractory`` with ``n_ref = round(tau_ref / dt)``, so the minimal
+inter-spike interval is ``n_ref`` steps). Counter ``r_t = clip(r_{t-1} + n_ref z_t - 1, 0, n_ref)``;
+while ``r_{t-1} > 0`` the neuron cannot fire (``z_t = 0``) and, per ``refractory_mode``:
+
+* ``"clamp"`` (default; Brian2's ``(unless refractory)``, NEST's ``iaf_psc_*``, and the
+  conductance LIF of :mod:`neuro.neurons.conductance`): the membrane does not integrate,
+  ``v_t = v_{t-1}`` (the post-reset value: ``V_reset`` after a hard reset);
+* ``"integrate"``: the membrane keeps integrating its input and only spikes are suppressed
+  (LSNN-style); a strong input can carry ``v`` far above threshold, and the neuron fires as
+  soon as the period ends.
 
 Membrane-potential rectifier (MPR, Guo et al. ECCV 2022; *reconstructed*, the paper's exact form is
 not available, see neurons.md §2). With ``V_n = V_th - V_reset`` and ``u = (v_tilde - V_reset)/V_n``::
@@ -28,10 +39,12 @@ import jax
 import jax.numpy as jnp
 
 from neuro.spikes import Surrogate, spike
+from neuro.validation import ConfigError
 
 RESETS = ("soft", "hard", "none")
 SCALES = ("reset", "threshold", "none")
 MPR_MODES = (None, "spike_only", "state")
+REFRACTORY_MODES = ("clamp", "integrate")
 
 
 def mpr_phi(u: jax.Array, k: float = 4.0) -> jax.Array:
@@ -62,8 +75,15 @@ def fire_and_reset(
     mpr: str | None,
     mpr_k: float,
     n_ref: int,
+    v_prev: jax.Array | None = None,
+    refractory_mode: str = "clamp",
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Return ``(v, refractory, z)`` after spiking and resetting from pre-reset ``v_tilde``."""
+    """Return ``(v, refractory, z)`` after spiking and resetting from pre-reset ``v_tilde``.
+
+    ``v_prev`` (the potential of the previous step) is needed by ``refractory_mode="clamp"``."""
+    held = refractory > 0 if n_ref > 0 else None
+    if held is not None and refractory_mode == "clamp" and v_prev is None:
+        raise ConfigError("refractory_mode='clamp' needs v_prev")
     if mpr is None:
         z = spike(surrogate_argument(v_tilde, v_th, v_reset, scale), surrogate)
     else:
@@ -72,8 +92,8 @@ def fire_and_reset(
         z = spike(phi - 0.5, surrogate)
         if mpr == "state":
             v_tilde = v_reset + v_n * phi
-    if n_ref > 0:
-        z = z * (refractory <= 0).astype(z.dtype)
+    if held is not None:
+        z = z * (~held).astype(z.dtype)
         refractory = jnp.clip(refractory + n_ref * z.astype(refractory.dtype) - 1, 0, n_ref)
     zr = jax.lax.stop_gradient(z) if detach_reset else z
     if mpr is not None or reset == "soft":
@@ -82,4 +102,6 @@ def fire_and_reset(
         v = v_tilde * (1.0 - zr) + v_reset * zr
     else:
         v = v_tilde
+    if held is not None and refractory_mode == "clamp":
+        v = jnp.where(held, v_prev, v)  # no integration while refractory (z = 0 there)
     return v, refractory, z

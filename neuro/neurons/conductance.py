@@ -63,6 +63,7 @@ class ConductanceLIF:
     surrogate: Surrogate = static_field(default=Surrogate())
 
     binary = True
+    per_channel = ("reversal",)  # not per neuron: kept whole by network.select_neurons
 
     @property
     def n_channels(self) -> int:

@@ -26,7 +26,8 @@ the cotangent of ``out_t``::
     dL/dV_th = dt * sum(T wfr(G) where r > V_th tau / dt)
 
 In the reference, ``V_th`` is trainable on task 0 only (lower bound 5e-4); ``neuro``'s spiking MLP
-keeps it fixed at 0.3, as the reduced-scale reference measurements did (hlop.md §8.2).
+keeps it fixed at 0.3 by default, as the reduced-scale reference measurements did (hlop.md §8.2),
+and trains it on task 0 on request (``neuro.tasks.continual.RunConfig(train_threshold=True)``).
 
 :func:`rate_surrogate` is the same gradient written in the rate domain (forward value from the
 spikes, backward ``gain * cotangent``): a network whose layers are linear in the spikes can route
@@ -64,6 +65,12 @@ class DSRLIF:
     tau: float = static_field(default=1.0)
     dt: float = static_field(default=0.05)
     kappa: float = static_field(default=0.3)
+    output: str = static_field(default="spike")
+
+    @property
+    def binary(self) -> bool:
+        """Spikes are exactly 0 or 1 (``output="spike"``); ``"amplitude"`` emits ``z V_th/dt``."""
+        return self.output == "spike"
 
     @property
     def beta(self) -> Array:
@@ -84,11 +91,9 @@ class DSRLIF:
         """The membrane potential reported as ``v``."""
         return state.u
 
-    #: spikes are exactly 0 or 1
-    binary = True
-
     def step(self, state: DSRState, drive: Drive | Array) -> tuple[DSRState, Array]:
-        """One forward step; returns spikes in {0, 1} (multiply by :attr:`amplitude` for output)."""
+        """One forward step; returns spikes in {0, 1} (``output="spike"``) or the DSR output
+        ``z V_th/dt`` (``output="amplitude"``, what HLOP's layers pass on)."""
         drive = as_drive(drive)
         reject_conductance(self, drive)
         current = modulated_current(drive)
@@ -96,7 +101,8 @@ class DSRLIF:
         u = b * state.u + (1.0 - b) * current
         v_th = scaled_threshold(self.v_th, drive)
         z = (u >= self.kappa * v_th).astype(u.dtype)
-        return DSRState(u - z * v_th), z
+        out = z if self.output == "spike" else z * (v_th / self.dt)
+        return DSRState(u - z * v_th), out
 
     def __call__(self, currents: Array) -> Array:
         """Output ``out_t = z_t V_th/dt`` for currents ``[T, ...]``, with the DSR gradient."""
@@ -104,14 +110,20 @@ class DSRLIF:
 
 
 def dsr_neuron(
-    v_th: float = 0.3, tau: float = 1.0, *, dt: float = 0.05, kappa: float = 0.3
+    v_th: float = 0.3, tau: float = 1.0, *, dt: float = 0.05, kappa: float = 0.3,
+    output: str = "spike",
 ) -> DSRLIF:
-    """Validated DSR LIF parameters (defaults of HLOP's PMNIST script); ``tau`` is static."""
+    """Validated DSR LIF parameters (defaults of HLOP's PMNIST script); ``tau`` is static.
+
+    ``output``: ``"spike"`` (z in {0, 1}) or ``"amplitude"`` (``z V_th/dt``, the value HLOP's
+    layers transmit, so that a downstream projection's weights are the reference's)."""
     check_positive("v_th", v_th)
     check_positive("tau", tau)
     check_positive("dt", dt)
     check_positive("kappa", kappa)
-    return DSRLIF(jnp.asarray(v_th, jnp.float32), float(tau), float(dt), float(kappa))
+    if output not in ("spike", "amplitude"):
+        raise ValueError(f"output must be 'spike' or 'amplitude'; got {output!r}")
+    return DSRLIF(jnp.asarray(v_th, jnp.float32), float(tau), float(dt), float(kappa), output)
 
 
 def rate_weights(timesteps: int, tau: float, dt: float) -> Array:
@@ -184,23 +196,28 @@ def dsr_gate(rate_in: Array, v_th: Array, tau: float, dt: float) -> Array:
 
 
 @jax.custom_vjp
-def rate_surrogate(drive: Array, value: Array, gain: Array) -> Array:
-    """Return ``value``; backward sends ``gain * cotangent`` to ``drive`` (nothing to the others).
+def rate_surrogate(drive: Array, value: Array, gain: Array, v_th: Array, vth_gain: Array
+                   ) -> Array:
+    """Return ``value``; backward sends ``gain * cotangent`` to ``drive`` and
+    ``sum(vth_gain * cotangent)`` to the threshold ``v_th`` (nothing to the others).
 
     The rate-domain form of :func:`dsr_lif`'s gradient: ``drive`` is the differentiable summed
     input current, ``value`` the spike-derived rate (forward), ``gain`` the DSR mask over ``tau``
-    times the readout factor.
+    times the readout factor, ``vth_gain`` the threshold factor ``dt T [r > V_th tau/dt]`` (times
+    the readout factor); ``v_th`` is a scalar or broadcasts to ``value``.
     """
-    del drive, gain
+    del drive, gain, v_th, vth_gain
     return value
 
 
-def _rs_fwd(drive, value, gain):
-    return value, gain
+def _rs_fwd(drive, value, gain, v_th, vth_gain):
+    return value, (gain, v_th, vth_gain)
 
 
-def _rs_bwd(gain, g):
-    return g * gain, jnp.zeros_like(g), jnp.zeros_like(gain)
+def _rs_bwd(res, g):
+    gain, v_th, vth_gain = res
+    g_vth = _sum_to_shape(vth_gain * g, jnp.shape(v_th))
+    return g * gain, jnp.zeros_like(g), jnp.zeros_like(gain), g_vth, jnp.zeros_like(vth_gain)
 
 
 rate_surrogate.defvjp(_rs_fwd, _rs_bwd)

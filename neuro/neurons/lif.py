@@ -7,8 +7,11 @@ Discrete time, step ``dt`` in ms, exponential Euler (exact for input held consta
     v~_t    = v_{t-1} + R I_t                                              (IF)
     z_t     = H(x(v~_t)),  then reset (soft / hard / none), refractoriness, optional MPR
 
-(see :mod:`neuro.neurons._firing`). ``neuro`` stores the post-reset ``v_t``; brainpy.state stores
-the pre-reset value and resets at the start of the next step: the spikes are identical.
+(see :mod:`neuro.neurons._firing`). Refractoriness (``refractory_steps = n``): the spike step and
+the ``n - 1`` steps after it; by default the membrane is clamped there (no integration, Brian2's
+``(unless refractory)`` and NEST), ``refractory_mode="integrate"`` only suppresses spikes.
+``neuro`` stores the post-reset ``v_t``; brainpy.state stores the pre-reset value and resets at
+the start of the next step: the spikes are identical.
 
 Defaults (project design, neurons.md §1): tau = 20 ms, V_th = 1, V_reset = 0, V_rest = 0, R = 1,
 sigmoid surrogate (alpha = 4), soft reset, surrogate argument ``(v - V_th)/(V_th - V_reset)``.
@@ -26,10 +29,10 @@ import jax
 import jax.numpy as jnp
 
 from neuro._pytree import pytree_dataclass, static_field
-from neuro.neurons._firing import MPR_MODES, RESETS, SCALES, fire_and_reset
+from neuro.neurons._firing import MPR_MODES, REFRACTORY_MODES, RESETS, SCALES, fire_and_reset
 from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
 from neuro.spikes import Surrogate, surrogate
-from neuro.validation import check_choice, check_finite, check_positive
+from neuro.validation import ConfigError, check_choice, check_finite, check_int, check_positive
 
 Array = jax.Array
 
@@ -59,6 +62,30 @@ class LIF:
     mpr_k: float = static_field(default=4.0)
     n_ref: int = static_field(default=0)
     leak: bool = static_field(default=True)
+    refractory_mode: str = static_field(default="clamp")
+
+    def __post_init__(self) -> None:
+        # Runs on construction, on neuro._pytree.replace and on dataclasses.replace (never when
+        # JAX unflattens); traced values are skipped by the checks.
+        for name in ("tau", "v_th", "v_reset", "v_rest", "resistance"):
+            value = getattr(self, name)
+            if not isinstance(value, jax.Array | jax.core.Tracer):
+                object.__setattr__(self, name, jnp.asarray(value, dtype=float))
+        if self.leak:
+            check_positive("tau", self.tau)
+        check_positive("dt", self.dt)
+        check_choice("reset", self.reset, RESETS)
+        check_choice("scale", self.scale, SCALES)
+        check_choice("mpr", self.mpr, MPR_MODES)
+        check_choice("refractory_mode", self.refractory_mode, REFRACTORY_MODES)
+        for name in ("v_th", "v_reset", "v_rest", "resistance"):
+            check_finite(name, getattr(self, name))
+        check_int("refractory_steps", self.n_ref, low=0)
+        check_positive("mpr_k", self.mpr_k)
+        if self.scale != "none" or self.mpr is not None:
+            gap = self.v_th - self.v_reset
+            if not isinstance(gap, jax.core.Tracer) and bool(jnp.any(gap <= 0)):
+                raise ConfigError("v_th must be greater than v_reset")
 
     @property
     def alpha(self) -> Array:
@@ -104,6 +131,8 @@ class LIF:
             mpr=self.mpr,
             mpr_k=self.mpr_k,
             n_ref=self.n_ref,
+            v_prev=state.v,
+            refractory_mode=self.refractory_mode,
         )
         return LIFState(v, ref), z
 
@@ -123,13 +152,12 @@ def lif(
     mpr: str | None = None,
     mpr_k: float = 4.0,
     refractory_steps: int = 0,
+    refractory_mode: str = "clamp",
 ) -> LIF:
     """Validated LIF parameters (see :class:`LIF`). Errors name the offending parameter."""
-    check_positive("tau", tau)
-    check_positive("dt", dt)
     return _build(
         tau, v_th, v_reset, v_rest, resistance, dt, reset, detach_reset, surrogate_fn, scale,
-        mpr, mpr_k, refractory_steps, leak=True,
+        mpr, mpr_k, refractory_steps, refractory_mode, leak=True,
     )
 
 
@@ -144,34 +172,23 @@ def integrate_and_fire(
     surrogate_fn: str | Surrogate = "sigmoid",
     scale: str = "reset",
     refractory_steps: int = 0,
+    refractory_mode: str = "clamp",
 ) -> LIF:
     """Validated non-leaky IF parameters: ``v~_t = v_{t-1} + R I_t`` (neurons.md §3)."""
-    check_positive("dt", dt)
     return _build(
         jnp.inf, v_th, v_reset, v_reset, resistance, dt, reset, detach_reset, surrogate_fn, scale,
-        None, 4.0, refractory_steps, leak=False,
+        None, 4.0, refractory_steps, refractory_mode, leak=False,
     )
 
 
 def _build(tau, v_th, v_reset, v_rest, resistance, dt, reset, detach_reset, surrogate_fn, scale,
-           mpr, mpr_k, refractory_steps, *, leak) -> LIF:
-    check_choice("reset", reset, RESETS)
-    check_choice("scale", scale, SCALES)
-    check_choice("mpr", mpr, MPR_MODES)
-    for name, value in (("v_th", v_th), ("v_reset", v_reset), ("v_rest", v_rest),
-                        ("resistance", resistance)):
-        check_finite(name, value)
-    if not isinstance(refractory_steps, int) or refractory_steps < 0:
-        raise ValueError(f"refractory_steps must be a non-negative int; got {refractory_steps!r}")
+           mpr, mpr_k, refractory_steps, refractory_mode, *, leak) -> LIF:
+    check_positive("dt", dt)  # before float(dt); the rest is checked by LIF.__post_init__
     check_positive("mpr_k", mpr_k)
-    if scale != "none" or mpr is not None:
-        gap = jnp.asarray(v_th) - jnp.asarray(v_reset)
-        if not isinstance(gap, jax.core.Tracer) and bool(jnp.any(gap <= 0)):
-            raise ValueError("v_th must be greater than v_reset")
     f32 = lambda x: jnp.asarray(x, dtype=float)  # default float: f32, or f64 under x64
     return LIF(
         tau=f32(tau), v_th=f32(v_th), v_reset=f32(v_reset), v_rest=f32(v_rest),
         resistance=f32(resistance), dt=float(dt), reset=reset, detach_reset=bool(detach_reset),
         surrogate=surrogate(surrogate_fn), scale=scale, mpr=mpr, mpr_k=float(mpr_k),
-        n_ref=refractory_steps, leak=leak,
+        n_ref=refractory_steps, leak=leak, refractory_mode=refractory_mode,
     )

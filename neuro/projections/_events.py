@@ -16,7 +16,8 @@ Heterogeneous delays: with a per-synapse table ``delays_ik`` (whole steps) and a
 slots of stride ``S`` (each slot ends in its own sink), ``idx_ik = ((pos + delays_ik) mod D) S +
 targets_ik``.
 
-Backward (``jax.custom_vjp``; ``g`` the cotangent of the returned accumulator; padding masked)::
+Derivatives (``jax.custom_jvp``: the tangent is the same map over every table entry, which JAX
+transposes for reverse mode; ``g`` the cotangent of the returned accumulator; padding masked)::
 
     dacc = g,   dz_i = sum_k w_ik g[idx_ik],   dw_ik = z_i g[idx_ik]
 
@@ -31,6 +32,7 @@ element (hence the materialising no-op sort in :func:`_select`).
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from typing import NamedTuple
 
@@ -39,7 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from neuro.projections import _native
+
 Array = jax.Array
+KERNELS = ("auto", "jax", "native")
 
 _PIB = lax.GatherScatterMode.PROMISE_IN_BOUNDS
 _ADD = lax.ScatterDimensionNumbers(update_window_dims=(), inserted_window_dims=(0,),
@@ -48,8 +53,11 @@ _ADD = lax.ScatterDimensionNumbers(update_window_dims=(), inserted_window_dims=(
 
 class Layout(NamedTuple):
     """Static description of the table: rows gathered per round, whether ``z`` is binary, the
-    ring's slot count and stride (1 and 0 without heterogeneous delays), the table's sink, and
-    where its indices land in the accumulator: ``+ offset``, the sink at ``acc_sink``."""
+    ring's slot count and stride (1 and 0 without heterogeneous delays), the table's sink,
+    where its indices land in the accumulator: ``+ offset``, the sink at ``acc_sink``, and the
+    forward kernel: ``"jax"`` (the reference), ``"native"`` (:mod:`._native`, XLA:CPU) or
+    ``"auto"`` (native where it applies: CPU, Numba installed, no per-synapse delays; else jax;
+    the environment variable ``NEURO_EVENT_KERNEL=jax`` forces the reference)."""
 
     spikes_per_round: int
     binary: bool
@@ -58,6 +66,7 @@ class Layout(NamedTuple):
     sink: int
     offset: int = 0
     acc_sink: int = -1
+    kernel: str = "auto"
 
     def place(self, idx: Array) -> Array:
         """Table indices -> accumulator indices (identity when the layouts coincide)."""
@@ -119,7 +128,30 @@ def _select(words: Array, counts: Array, incl: Array, start: Array, size: int, f
     return jnp.where(w < n_words, wc * 32 + bit, fill)
 
 
+def _native_applies(layout: Layout, delays) -> bool:
+    if layout.kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {layout.kernel!r}")
+    if layout.kernel == "jax" or delays is not None:
+        return False
+    if layout.kernel == "auto" and os.environ.get("NEURO_EVENT_KERNEL", "auto") == "jax":
+        return False
+    if not _native.available():
+        if layout.kernel == "native":
+            raise RuntimeError("kernel='native' needs Numba (pip install neuro[fast])")
+        return False
+    return True
+
+
 def _forward(layout: Layout, acc, z, weights, targets, delays, pos):
+    if _native_applies(layout, delays):
+        return lax.platform_dependent(
+            acc, z, weights, targets,
+            cpu=lambda *a: _native.event_forward(layout, *a),
+            default=lambda a, zz, w, t: _jax_forward(layout, a, zz, w, t, None, pos))
+    return _jax_forward(layout, acc, z, weights, targets, delays, pos)
+
+
+def _jax_forward(layout: Layout, acc, z, weights, targets, delays, pos):
     n_pre = z.shape[0]
     width = targets.shape[1]
     size = layout.spikes_per_round
@@ -154,36 +186,38 @@ def _forward(layout: Layout, acc, z, weights, targets, delays, pos):
     return acc
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0,))
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
 def deliver(layout: Layout, acc: Array, z: Array, weights: Array, targets: Array,
             delays: Array | None, pos: Array) -> Array:
     """``acc`` plus the input of ``z`` through the table (see the module docstring); 1-D ``z``."""
     return _forward(layout, acc, z, weights, targets, delays, pos)
 
 
-def _deliver_fwd(layout, acc, z, weights, targets, delays, pos):
-    out = _forward(layout, acc, z, weights, targets, delays, pos)
-    return out, (z, weights, targets, delays, pos)
-
-
-def _deliver_bwd(layout, residuals, g):
-    z, weights, targets, delays, pos = residuals
+def _indices(layout: Layout, targets: Array, delays: Array | None, pos: Array) -> Array:
+    """Accumulator index of every table entry (padding -> the sink)."""
     idx = layout.place(targets)
     if delays is not None:
         idx = ((pos + delays) % layout.n_slots) * layout.stride + targets
+    return idx
+
+
+@deliver.defjvp
+def _deliver_jvp(layout, primals, tangents):
+    """Forward event-driven; the tangent is the same map over every table entry (plain jnp
+    scatter, linear in the tangents), so JAX transposes it for reverse mode into the gathers
+    ``dz_i = sum_k w_ik g[idx_ik]``, ``dw_ik = z_i g[idx_ik]``: exact, and forward mode works
+    too (Lyapunov analysis, ``jax.jvp``)."""
+    acc, z, weights, targets, delays, pos = primals
+    d_acc, d_z, d_w = tangents[:3]
+    out = _forward(layout, acc, z, weights, targets, delays, pos)
+    idx = _indices(layout, targets, delays, pos)
     valid = targets != layout.sink
-    gathered = jnp.where(valid, g.at[idx].get(mode="promise_in_bounds"), 0.0)  # [n_pre + 1, K]
-    w_full = jnp.broadcast_to(weights, targets.shape).astype(g.dtype)
-    dz = None
+    dtype = acc.dtype
+    z_rows = jnp.append(z, jnp.zeros((1,), z.dtype)).astype(dtype)[:, None]
+    contrib = z_rows * jnp.broadcast_to(d_w, targets.shape).astype(dtype)
     if jnp.issubdtype(z.dtype, jnp.inexact):
-        dz = jnp.sum(w_full * gathered, axis=1)[:-1].astype(z.dtype)
-        z_rows = jnp.append(z, jnp.zeros((1,), z.dtype)).astype(g.dtype)
-    else:
-        z_rows = jnp.append(z.astype(g.dtype), jnp.zeros((1,), g.dtype))
-    dw = z_rows[:, None] * gathered
-    if weights.shape[1] == 1:
-        dw = jnp.sum(dw, axis=1, keepdims=True)
-    return g, dz, dw.astype(weights.dtype), None, None, None
-
-
-deliver.defvjp(_deliver_fwd, _deliver_bwd)
+        dz_rows = jnp.append(d_z, jnp.zeros((1,), d_z.dtype)).astype(dtype)[:, None]
+        contrib = contrib + jnp.broadcast_to(weights, targets.shape).astype(dtype) * dz_rows
+    contrib = jnp.where(valid, contrib, 0.0)
+    d_out = d_acc + jnp.zeros_like(d_acc).at[idx.reshape(-1)].add(contrib.reshape(-1))
+    return out, d_out

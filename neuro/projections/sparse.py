@@ -116,6 +116,9 @@ class Sparse:
                      ) -> tuple[SparseState, Array]:
         """Add this step's arrivals into the target's flat accumulator ``acc`` ``[..., C n_post
         + 1]`` (channels from ``self.channel`` on; the last slot is its sink)."""
+        if z.shape[-1] != self.n_pre:  # the gathers promise in-bounds indices: check statically
+            raise ValueError(f"presynaptic values must have n_pre={self.n_pre} on the last axis; "
+                             f"got shape {z.shape}")
         line, z = delay_step(self.delay, state.line, z)
         dtype = self.weights.dtype
         offset = self.channel * self.n_post

@@ -30,3 +30,19 @@ def test_memory_cli_rejects_bad_input(capsys):
     assert main(["memory", "--task", "copy"]) == 2
     assert main(["memory", "--seeds", "0"]) == 2
     assert main(["memory", "--delay", "-1"]) == 2
+
+
+def test_memory_cli_associative_json_and_plot(tmp_path, capsys):
+    plot = tmp_path / "assoc.png"
+    rc = main(["memory", "--task", "associative", "--neurons", "50", "--active", "10",
+               "--loads", "2", "6", "--noises", "0", "0.25", "--noise-load", "4", "--seeds", "1",
+               "--json", "--plot", str(plot)])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"capacity", "overlap_by_load", "overlap_by_noise"} <= set(out)
+    assert set(out["overlap_by_load"]) == {"hebbian", "hebbian+astrocytes"}
+    assert set(out["overlap_by_load"]["hebbian"]) == {"2", "6"}
+    assert set(out["overlap_by_noise"]["hebbian"]) == {"0", "0.25"}
+    assert out["capacity"]["willshaw"]["p_max"] > 0
+    assert out["overlap_by_load"]["hebbian"]["2"]["overlap"]["mean"] > 0.9
+    assert plot.exists() and plot.stat().st_size > 1000

@@ -25,6 +25,15 @@ def test_simulate_json_keys_and_plot(model, tmp_path, capsys):
     assert plot.stat().st_size > 1000
 
 
+def test_simulate_auryn_variant(capsys):
+    assert main(["simulate", "coba", "--variant", "auryn", "--neurons", "400", "--duration",
+                 "0.05", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["variant"] == "auryn" and result["mean_rate_hz"] > 1
+    assert main(["simulate", "cuba", "--variant", "auryn"]) == 2
+    assert "auryn" in capsys.readouterr().err
+
+
 def test_simulate_text_output(capsys):
     assert main(["simulate", "coba", "--neurons", "200", "--duration", "0.02"]) == 0
     out = capsys.readouterr().out

@@ -90,9 +90,21 @@ def test_weighted_firing_rate_formula():
 
 def test_rate_surrogate_value_and_gradient():
     drive, value, gain = jnp.array([1.0, 2.0]), jnp.array([5.0, 7.0]), jnp.array([0.5, 0.0])
-    assert np.allclose(rate_surrogate(drive, value, gain), value)
-    g = jax.grad(lambda d: jnp.sum(3.0 * rate_surrogate(d, value, gain)))(drive)
+    vth_gain = jnp.array([0.0, 2.0])
+    assert np.allclose(rate_surrogate(drive, value, gain, 0.3, vth_gain), value)
+    g, gv = jax.grad(lambda d, v: jnp.sum(3.0 * rate_surrogate(d, value, gain, v, vth_gain)),
+                     argnums=(0, 1))(drive, jnp.float32(0.3))
     np.testing.assert_allclose(np.asarray(g), [1.5, 0.0])
+    np.testing.assert_allclose(float(gv), 6.0)
+
+
+def test_amplitude_output_and_binary_flag():
+    n = dsr_neuron(output="amplitude")
+    s, z = n.step(n.init_state(3), jnp.array([0.0, 5.0, 20.0]))
+    assert not n.binary and dsr_neuron().binary
+    np.testing.assert_allclose(np.asarray(z), [0.0, 6.0, 6.0])  # V_th / dt per spike
+    with pytest.raises(ValueError, match="output"):
+        dsr_neuron(output="rate")
 
 
 def test_constructor_validates():

@@ -145,3 +145,81 @@ def test_heterogeneous_trainable_tau_gradient():
 
     g = jax.grad(loss)(tau)
     assert g.shape == (8,) and bool(jnp.all(jnp.isfinite(g))) and bool(jnp.any(g != 0))
+
+
+def numpy_lif_refractory(currents, tau, v_th, n_ref, reset, mode):
+    """Reference loop: exponential Euler, refractory period = the spike step + n_ref - 1 steps
+    (Brian2's ``refractory``); ``clamp`` holds v there, ``integrate`` only blocks spikes."""
+    alpha = np.exp(-1.0 / tau)
+    v = np.zeros(currents.shape[1])
+    left = np.zeros(currents.shape[1], int)  # refractory steps left after this one
+    vs, zs = [], []
+    for i in currents:
+        blocked = left > 0
+        v_new = alpha * v + (1 - alpha) * i
+        if mode == "clamp":
+            v_new = np.where(blocked, v, v_new)
+        z = (v_new > v_th) & ~blocked
+        if reset == "soft":
+            v_new = v_new - v_th * z
+        else:
+            v_new = np.where(z, 0.0, v_new)
+        left = np.where(z, n_ref - 1, np.maximum(left - 1, 0))
+        v = v_new
+        vs.append(v.copy())
+        zs.append(z.astype(float))
+    return np.array(vs), np.array(zs)
+
+
+@pytest.mark.parametrize("mode", ["clamp", "integrate"])
+@pytest.mark.parametrize("reset", ["soft", "hard"])
+def test_refractoriness_matches_a_numpy_loop(mode, reset):
+    currents = np.random.default_rng(1).uniform(0.0, 6.0, size=(150, 6))
+    p = lif(tau=10.0, v_th=1.0, reset=reset, refractory_steps=4, refractory_mode=mode)
+    state, vs, zs = p.init_state(6), [], []
+    for i in currents:
+        state, z = p.step(state, jnp.asarray(i, jnp.float32))
+        vs.append(np.asarray(state.v))
+        zs.append(np.asarray(z))
+    ref_v, ref_z = numpy_lif_refractory(currents, 10.0, 1.0, 4, reset, mode)
+    np.testing.assert_array_equal(np.array(zs), ref_z)
+    np.testing.assert_allclose(np.array(vs), ref_v, rtol=1e-5, atol=1e-5)
+    isi = np.diff(np.flatnonzero(ref_z[:, 0]))
+    assert isi.min() >= 4 and ref_z.sum() > 20
+
+
+def test_clamped_membrane_does_not_run_away_while_refractory():
+    # the issue's probe: a strong input during a long refractory period
+    for mode, bounded in (("clamp", True), ("integrate", False)):
+        p = lif(tau=20.0, v_th=1.0, reset="hard", refractory_steps=30, refractory_mode=mode)
+        state, peak = p.init_state(1), 0.0
+        for _ in range(30):
+            state, _ = p.step(state, jnp.array([60.0]))
+            peak = max(peak, float(state.v[0]))
+        assert (peak <= 1.0) == bounded, (mode, peak)  # integrate: v reaches > 2.5 V_th
+
+
+def test_replace_cannot_bypass_validation():
+    import dataclasses
+
+    from neuro import _pytree
+    from neuro.validation import ConfigError, NeuroError
+
+    p = lif(tau=np.full(3, 10.0))
+    with pytest.raises(ConfigError, match="tau must be positive"):
+        dataclasses.replace(p, tau=-5.0)
+    with pytest.raises(ConfigError, match="tau must be positive"):
+        _pytree.replace(p, tau=jnp.array([10.0, -1.0, 3.0]))
+    with pytest.raises(NeuroError, match="refractory_mode"):
+        dataclasses.replace(p, refractory_mode="sometimes")
+    with pytest.raises(ConfigError, match="v_th must be greater"):
+        dataclasses.replace(p, v_reset=2.0)
+    q = _pytree.replace(p, tau=20.0)  # a valid change: converted like the constructor does
+    assert q.tau.dtype == p.tau.dtype and float(q.tau) == 20.0
+    # JAX rebuilding the object (gradients, optimiser updates, tracers, None) is not validated
+    neg = jax.tree_util.tree_map(lambda x: -x, p)
+    assert float(neg.tau[0]) == -10.0
+    g = jax.grad(lambda tau: p.step(_pytree.replace(p, tau=tau).init_state(3),
+                                    jnp.full(3, 0.5))[0].v.sum())(p.tau)
+    assert g.shape == (3,)
+    jax.jit(lambda q: q.step(q.init_state(3), jnp.ones(3)))(p)

@@ -47,5 +47,5 @@ def test_bad_task_input_is_rejected():
 def test_training_lowers_the_loss_on_a_short_delay():
     task = memory_task("evidence", max_delay=0.2, dt=20.0)
     cfg = TrainConfig(n_hidden=16, group_size=4, iterations=60, batch=16, lr=0.02)
-    _, _, losses = train(task, "alif", 0, [0.2], cfg)
+    _, losses = train(task, "alif", 0, [0.2], cfg)
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.05

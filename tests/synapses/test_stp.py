@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from neuro.stp import glia_release, tsodyks_markram
+from neuro.synapses import glia_release, tsodyks_markram
 
 
 def _run_tm(syn, spikes, glio):

@@ -1,11 +1,14 @@
-"""Connectivity builders, the sparse store and event-driven vs dense propagation."""
+"""Connectivity builders and the Sparse projection built from them: event-driven vs dense vs an
+edge-list loop, receptor channels, uniform delays and bad input."""
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from neuro import connect
+from neuro import projections as connect
 
 
 def numpy_propagate(conn, spikes):
@@ -64,49 +67,73 @@ def test_small_world_lattice_and_rewiring():
 
 def test_from_edges_duplicates_add_and_per_edge_weights():
     conn = connect.from_edges([0, 0, 2, 1], [1, 1, 0, 2], 3, 3, weights=[0.5, 0.25, 2.0, -1.0])
-    dense = np.asarray(connect.to_dense(conn).weights[0])
+    dense = connect.to_dense(conn)[0]
     expected = np.zeros((3, 3))
     expected[0, 1], expected[2, 0], expected[1, 2] = 0.75, 2.0, -1.0
     np.testing.assert_allclose(dense, expected)
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.01, 0.2, 1.0])
-def test_event_and_dense_propagation_agree_with_numpy(rate):
-    rng = np.random.default_rng(5)
-    n = 300
+def _ei_conn(seed=5, n=300):
+    rng = np.random.default_rng(seed)
     pre, post = np.nonzero(rng.random((n, n)) < 0.1)
-    conn = connect.from_edges(pre, post, n, n, weights=rng.normal(size=pre.size),
+    return connect.from_edges(pre, post, n, n, weights=rng.normal(size=pre.size),
                               source_channels=(np.arange(n) >= 240).astype(int), n_channels=2)
-    z = jnp.asarray(rng.random(n) < rate)
-    ref = numpy_propagate(conn, z)
+
+
+@partial(jax.jit, static_argnames="binary")
+def _deliver(proj, z, binary=False):
+    return proj.deliver(proj.init_state(z.shape[:-1]), z, binary=binary)[1]
+
+
+def test_sparse_event_and_dense_backends_agree_with_numpy():
+    conn = _ei_conn()
     # 7 spikes per round forces several rounds of the while loop when many neurons spike
-    event = connect.propagate(conn, z, spikes_per_round=7)
-    dense = connect.propagate(conn, z, backend="dense")
-    np.testing.assert_allclose(np.asarray(event), ref, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(dense), ref, atol=1e-4)
+    event = connect.sparse("a", "b", conn, spikes_per_round=7)
+    dense = connect.sparse("a", "b", conn, backend="dense")
+    for rate in (0.0, 0.01, 0.2, 1.0):
+        z = np.random.default_rng(5).random(300) < rate
+        ref = numpy_propagate(conn, z)
+        zf = jnp.asarray(z, jnp.float32)
+        for proj, binary in ((event, True), (event, False), (dense, True)):
+            out = _deliver(proj, zf, binary=binary)
+            assert out.shape == (2, 300)
+            np.testing.assert_allclose(np.asarray(out), ref, atol=1e-4)
 
 
-def test_event_propagation_counts_spikes_and_events_under_jit():
+def test_sparse_graded_values_and_batches_match_the_dense_product():
+    conn = _ei_conn(seed=1, n=120)
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(3, 120)) * (rng.random((3, 120)) < 0.3)  # graded, signed, sparse
+    w = connect.to_dense(conn)  # (C, pre, post)
+    expected = np.einsum("bi,cij->bcj", z, w)
+    for backend in ("event", "dense"):
+        proj = connect.sparse("a", "b", conn, backend=backend)
+        out = _deliver(proj, jnp.asarray(z, jnp.float32))
+        np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_deliver_into_adds_at_the_channel_offset():
     conn = connect.fixed_probability(2, 100, 50, 0.2)
-    z = jnp.asarray(np.random.default_rng(0).random(100) < 0.3)
-    acc = jnp.zeros(conn.sink + 1)
-    degrees = conn.degree_table()
-    f = jax.jit(lambda a, s: connect.propagate_into(conn, a, s, spikes_per_round=8,
-                                                    degrees=degrees))
-    acc, count, events = f(acc, z)
-    assert int(count) == int(z.sum())
-    assert int(events) == int(conn.degrees()[np.asarray(z)].sum())
-    np.testing.assert_allclose(float(acc[:-1].sum()), float(events), rtol=1e-6)
+    z = jnp.asarray(np.random.default_rng(0).random(100) < 0.3, jnp.float32)
+    proj = connect.sparse("a", "b", conn, channel=1, spikes_per_round=8)
+    acc = jnp.ones(2 * 50 + 1)
+    _, acc = jax.jit(lambda a, s: proj.deliver_into(proj.init_state(()), s, a, binary=True))(
+        acc, z)
+    acc = np.asarray(acc)
+    ref = numpy_propagate(conn, np.asarray(z) > 0)[0]
+    np.testing.assert_allclose(acc[:50], 1.0)  # channel 0 untouched
+    np.testing.assert_allclose(acc[50:100], 1.0 + ref, rtol=1e-6)
 
 
-def test_delay_line_delays_by_whole_steps():
-    line = connect.delay_line(0.3, 0.1)
-    assert line.delay_steps == 3
-    state = line.init_state(4)
+def test_uniform_delay_shifts_arrivals_by_whole_steps():
+    conn = connect.from_edges([0, 1, 2, 3], [0, 1, 2, 3], 4, 4, weights=1.0)
+    proj = connect.sparse("a", "b", conn, delay=3)
+    state = proj.init_state(())
+    step = jax.jit(lambda p, s, x: p.deliver(s, x))
     outs = []
     for t in range(6):
-        state, out = line.step(state, jnp.arange(4) == t % 4)
-        outs.append(np.asarray(out))
+        state, out = step(proj, state, (jnp.arange(4) == t % 4).astype(jnp.float32))
+        outs.append(np.asarray(out[0]))
     assert not np.any(outs[:3])
     np.testing.assert_array_equal(outs[3], np.arange(4) == 0)
     np.testing.assert_array_equal(outs[5], np.arange(4) == 2)
@@ -128,7 +155,10 @@ def test_delay_line_delays_by_whole_steps():
         (lambda: connect.from_edges([0], [0], 2, 2, source_weights=[1.0]), "source_weights"),
         (lambda: connect.excitatory_inhibitory(connect.fixed_probability, 0, 0, 5, 1, 1, 0.1),
          "n_exc"),
-        (lambda: connect.delay_line(-1.0, 0.1), "delay"),
+        (lambda: connect.sparse("a", "b", connect.fixed_probability(0, 5, 5, 0.5), delay=-1),
+         "delay"),
+        (lambda: connect.sparse("a", "b", connect.fixed_probability(0, 5, 5, 0.5),
+                                backend="gpu"), "backend"),
     ],
 )
 def test_bad_input_names_the_parameter(call, name):
@@ -136,7 +166,7 @@ def test_bad_input_names_the_parameter(call, name):
         call()
 
 
-def test_propagate_rejects_wrong_spike_shape():
-    conn = connect.fixed_probability(0, 10, 10, 0.5)
-    with pytest.raises(ValueError, match="spikes"):
-        connect.propagate(conn, jnp.zeros(9, bool))
+def test_sparse_rejects_wrong_presynaptic_shape():
+    proj = connect.sparse("a", "b", connect.fixed_probability(0, 10, 10, 0.5))
+    with pytest.raises(ValueError, match="n_pre"):
+        proj.deliver(proj.init_state(()), jnp.zeros(9))

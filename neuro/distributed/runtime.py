@@ -1,0 +1,77 @@
+"""Device meshes and JAX's multi-process runtime.
+
+A :class:`jax.sharding.Mesh` names the axes along which work is split: ``"batch"`` for data
+parallelism (:class:`neuro.train.Trainer`), ``"neurons"`` for neuron parallelism
+(:mod:`neuro.distributed.partition`). :func:`initialize` starts JAX's distributed runtime, after
+which ``jax.devices()`` lists the devices of every process and a mesh built from them spans hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+NEURONS = "neurons"
+BATCH = "batch"
+
+
+def mesh(shape: int | Mapping[str, int] | None = None, *, devices: Sequence[Any] | None = None
+         ) -> Mesh:
+    """A mesh over the first devices of ``devices`` (default: ``jax.devices()``, every process).
+
+    ``shape``: an int ``n`` (a 1-D ``"neurons"`` mesh of ``n`` devices), a mapping ``{axis:
+    size}`` (e.g. ``{"batch": 4}``; sizes multiply to the devices used), or None (every device
+    on the ``"neurons"`` axis).
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if shape is None:
+        shape = {NEURONS: len(devices)}
+    elif not isinstance(shape, Mapping):
+        shape = {NEURONS: shape}
+    for name, size in shape.items():
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+            raise ValueError(f"mesh axis {name!r} needs a positive int size; got {size!r}")
+    total = int(np.prod(list(shape.values())))
+    if total > len(devices):
+        raise ValueError(f"a mesh of shape {dict(shape)} needs {total} devices; {len(devices)} "
+                         f"exist (on CPU start JAX with XLA_FLAGS="
+                         f"--xla_force_host_platform_device_count={total})")
+    grid = np.array(devices[:total], dtype=object).reshape(tuple(shape.values()))
+    return Mesh(grid, tuple(shape))
+
+
+def cpu_devices(n: int) -> int:
+    """Ask for ``n`` virtual CPU devices (``jax_num_cpu_devices``); must run before JAX's first
+    computation. They share the host's cores: good for checking and for overlapping work, not
+    for speed. Returns the number of CPU devices JAX will have."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive int; got {n!r}")
+    try:
+        jax.config.update("jax_num_cpu_devices", int(n))
+    except RuntimeError as exc:
+        have = len(jax.devices("cpu"))
+        if have != n:
+            raise ValueError(f"JAX already runs with {have} CPU devices; ask for {n} before any "
+                             "JAX computation (or set XLA_FLAGS=--xla_force_host_platform_"
+                             f"device_count={n})") from exc
+    return int(n)
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, *, cpu_collectives: str | None = None,
+               **kwargs: Any) -> None:
+    """Start JAX's multi-process runtime (``jax.distributed.initialize``) before any computation.
+
+    Without arguments JAX reads its cluster environment (Slurm: ``SLURM_*``; Open MPI; Cloud
+    TPU). ``cpu_collectives`` (``"gloo"`` or ``"mpi"``) lets CPU devices of different processes
+    exchange data (needed when the devices are CPUs; GPUs use NCCL on their own).
+    """
+    if cpu_collectives is not None:
+        if cpu_collectives not in ("gloo", "mpi"):
+            raise ValueError(f"cpu_collectives must be 'gloo' or 'mpi'; got {cpu_collectives!r}")
+        jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
+    jax.distributed.initialize(coordinator_address, num_processes, process_id, **kwargs)

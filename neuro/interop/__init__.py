@@ -1,0 +1,1 @@
+"""Interchange with other tools: NIR graphs (:mod:`neuro.interop.nir`)."""
