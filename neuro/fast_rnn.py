@@ -41,7 +41,8 @@ reverse loop (``T`` small matmuls plus a ``[N, N]`` accumulator per step). ``dX`
 only when the inputs need a gradient (XLA removes it otherwise). The residuals kept per step are
 the neuron state before the step, ``z_{t-1}`` and ``I_t``.
 
-Event-driven products (``backend="fused-event"``, ``events=True`` below): inputs ``X`` (e.g. 5 % dense spikes) and spikes
+Event-driven products (``backend="fused-event"``, ``events=True`` below): inputs ``X`` (e.g. 5 %
+dense spikes) and spikes
 ``Z_prev`` are mostly zero, so ``X W_in``, ``X^T Delta`` and ``Z_prev^T Delta`` are computed by
 Numba kernels (through ``brainevent.numba_kernel``, an XLA FFI call) that visit only the non-zero
 entries: a row of the result adds the weight rows of the active inputs, ``sum_k x_rk W_k``. The
