@@ -102,3 +102,19 @@ def test_invalid_parameters(kwargs, match):
     args = {"n": 10, **kwargs}
     with pytest.raises(ValueError, match=match):
         hrsnn(jax.random.PRNGKey(0), **args)
+
+
+def test_smoothed_map_is_exact_for_sparse_recurrence():
+    """The smoothed spikes are graded: a sparse recurrent projection must deliver their values,
+    not treat them as binary events (the map equals the one of the dense network)."""
+    from neuro._pytree import replace
+    from neuro.projections import connectivity, sparse
+
+    net = hrsnn(jax.random.PRNGKey(7), 30, 1, radius=3.0)
+    w = np.asarray(net.projections["rec"].weights)
+    net_s = replace(net, projections={**net.projections,
+                                      "rec": sparse("h", "h", connectivity.from_dense(w))})
+    u = jax.random.normal(jax.random.PRNGKey(8), (30,)) + 0.8
+    x = jnp.ones(1)
+    np.testing.assert_allclose(smoothed_step(smoothed(net_s), u, x),
+                               smoothed_step(smoothed(net), u, x), rtol=1e-5, atol=1e-6)
