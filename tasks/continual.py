@@ -558,7 +558,7 @@ def _find(opt_state: Any, cls: type) -> Any:
 
 
 def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig, *,
-                       progress: bool = False) -> dict[str, Any]:
+                       progress: bool = False, return_network: bool = False) -> dict[str, Any]:
     """Continual learning of any Network on ``tasks`` (a sequence of :class:`Task`).
 
     ``loss_fn(net, (x, y), key) -> (loss, metrics)`` for :class:`neuro.train.Trainer`, with
@@ -567,7 +567,8 @@ def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig,
     module inside :func:`neuro.optim.hlop`; GPM: bases from the presynaptic rows of
     ``gpm_samples`` training samples after each task (:func:`neuro.optim.gpm_update_basis`).
     Returns ``acc``, ``bwt`` (percent, T-1 convention), ``accuracy_matrix``, ``seconds``,
-    ``subspace_sizes`` and, for HLOP, ``orthonormality_error``.
+    ``subspace_sizes`` and, for HLOP, ``orthonormality_error``; with ``return_network`` also
+    the trained network under ``"network"``.
     """
     from neuro.optim import HLOPState, presynaptic_size
 
@@ -635,6 +636,8 @@ def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig,
             for m in modules]
     elif rc.method == "gpm":
         out["subspace_sizes"] = [0 if b is None else int(b.shape[1]) for b in gpm]
+    if return_network:
+        out["network"] = net
     return out
 
 

@@ -38,12 +38,12 @@ values, so surrogate gradients flow through convolutional recurrence: a ``Conv``
 population onto itself is a convolutional recurrent layer) and traceable.
 
 Only the dense path exists. The event-driven alternative (scatter the ``KH KW C_out`` kernel
-entries of every active pixel; the package's event kernel on the unrolled convolution) was
-measured against this dense path in one invocation (``benchmarks/conv_events.py``, batch 32,
-XLA:CPU, loaded shared 2-core machine): it is 7-34x slower at 1-5 % spike density on a
-48x48x16 -> 32 layer and only ties or wins (0.4-0.8x) at 0.2 %, a density below what trained
-convolutional SNNs run at; XLA's convolution is a vectorised dense loop, whereas the scatter
-pays a far higher cost per element and the backward pass is dense in both cases.
+entries of every active pixel: the package's event kernel on the unrolled convolution) was timed
+against this dense path in one invocation (``benchmarks/conv_events.py``, batch 32, XLA:CPU, a
+loaded shared 2-core machine). Against the layer's fastest dense time it is never faster: 1.0-3.5x
+slower at 0.2 % spike density, 2-8x at 1 %, 7-35x at 5 % (14x14x8 -> 16 up to 48x48x16 -> 32).
+XLA's convolution is a vectorised dense loop, the scatter pays far more per element, and the
+backward pass is dense either way, so an event path would not pay for these layers.
 """
 
 from __future__ import annotations

@@ -1,0 +1,190 @@
+"""The mission pipeline: build -> Lyapunov spectrum -> LNP prune -> BPTT -> HLOP -> spectrum.
+
+One network carries every capability of the package through one script:
+
+1. **build** (:func:`pipeline_network`): a heterogeneous recurrent network of ALIF neurons (e-prop
+   form, reset by subtraction of the threshold: soft reset) with Gamma-distributed membrane time
+   constants (Chakraborty et al. 2024), an event-driven :class:`~neuro.projections.Sparse`
+   recurrent projection (Bernoulli ``p``, zero-mean Gaussian weights scaled ``1/sqrt(p N)``), the
+   trainable astrocyte modulation of threshold and gain (one astrocyte per block of neurons;
+   :func:`neuro.modulators.astro_modulation`, gains start at ``kappa``), a dense input and a leaky
+   readout;
+2. **Lyapunov spectrum** of the whole state (membranes, adaptation, astrocytes) on the smoothed map
+   (:func:`neuro.dynamics.network_spectrum`, ``jacobian="smoothed"``) under a white-noise drive;
+3. **LNP** (:func:`neuro.prune.lnp` with ``linearisation="network"``): the recurrent projection
+   pruned by the noise covariance of the whole-state linearisation, neurons dropped by
+   betweenness, every neuron-indexed part (input rows, ALIF parameters, astrocyte coverage,
+   readout rows) cut consistently; the result is again a Network with a Sparse projection;
+4. **task A by BPTT, tasks B and C with HLOP** (:func:`neuro.tasks.continual.run_network_stream`):
+   scikit-learn digits fed row by row (row ``r``'s 8 pixels are the input current for
+   ``steps_per_row`` steps), three pixel permutations (domain-incremental, one readout);
+   surrogate gradients flow through the sparse recurrence and the astrocyte modulation; HLOP's
+   lateral circuits protect the input, recurrent and readout projections (SGD with momentum);
+5. **Lyapunov spectrum** of the trained pruned network, the same way.
+
+Returned keys (the CLI prints them as JSON): ``neurons`` and ``synapses`` (``{"before": ...,
+"after": ...}``, recurrent synapses), ``lambda_max_before``, ``lambda_max_after`` (1/ms),
+``accuracy_matrix`` (percent; row = after task t, column = task j), ``acc``, ``bwt`` (percent),
+``seconds`` and the settings used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuro import projections, readouts
+from neuro import prune as lnp_prune
+from neuro.modulators import astro_modulation
+from neuro.network import Network, network, population
+from neuro.neurons import alif, gamma_time_constants
+from neuro.plasticity import presynaptic_activity
+from neuro.run import scan_steps
+from neuro.train import cross_entropy, readout_logits
+from neuro.validation import check_in_range, check_positive
+
+MODULES = ("in", "rec", "y")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of :func:`run_pipeline` (defaults: a few minutes on 2 CPU cores)."""
+
+    neurons: int = 128
+    p: float = 0.2
+    tasks: int = 3
+    epochs: int = 3
+    lr: float = 0.3
+    steps_per_row: int = 2
+    gain: float = 2.0
+    astro_block: int = 8
+    kappa: float = 0.1
+    node_fraction: float = 0.5
+    synapse_fraction: float = 0.5
+    probe_steps: int = 600
+    lyapunov_steps: int = 1500
+    tune: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("neurons", "tasks", "epochs", "steps_per_row", "astro_block",
+                     "probe_steps", "lyapunov_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if self.neurons < 4 or self.neurons % (2 * self.astro_block):
+            raise ValueError(f"neurons must be a multiple of 2 * astro_block = "
+                             f"{2 * self.astro_block} (the pruned half is still covered in "
+                             f"blocks); got {self.neurons}")
+        if self.lyapunov_steps < 300:
+            raise ValueError(f"lyapunov_steps must be at least 300; got {self.lyapunov_steps}")
+        check_in_range("p", self.p, 0.0, 1.0)
+        check_in_range("node_fraction", self.node_fraction, 0.0, 0.95)
+        check_in_range("synapse_fraction", self.synapse_fraction, 0.0, 0.95)
+        for name in ("lr", "gain"):
+            check_positive(name, getattr(self, name))
+        check_positive("kappa", self.kappa, allow_zero=True)
+
+
+def pipeline_network(cfg: PipelineConfig) -> Network:
+    """The network of step 1 (module docstring), seeded by ``cfg.seed``."""
+    n = cfg.neurons
+    k_tau, k_in, k_out = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
+    rng = np.random.default_rng([cfg.seed, 11])
+    tau_m = np.asarray(gamma_time_constants(k_tau, n, k=4.0, mean=20.0))
+    conn = projections.fixed_probability(rng, n, n, cfg.p, allow_self=False)
+    pre, post, _, _ = conn.to_edges()
+    w = rng.normal(0.0, 1.0 / np.sqrt(max(cfg.p * n, 1.0)), pre.size)
+    conn = projections.from_edges(pre, post, n, n, weights=w)
+    neuron = alif(tau_m=tau_m, tau_a=100.0, thr=0.5, beta=0.5)
+    return network(
+        {"h": population(neuron, n)},
+        {"in": projections.dense("x", "h", key=k_in, n_pre=8, n_post=n, gain=3.0),
+         "rec": projections.sparse("h", "h", conn)},
+        {"astro": astro_modulation("h", cfg.astro_block, n, tau_c=50.0, kappa_th=cfg.kappa,
+                                   kappa_g=cfg.kappa)},
+        {"y": readouts.leaky("h", 10, key=k_out, n_in=n, tau=10.0)},
+        inputs={"x": 8},
+    )
+
+
+def rows_in_time(x: jax.Array, steps_per_row: int) -> jax.Array:
+    """``[B, 64]`` digit images -> time-major row currents ``[8 steps_per_row, B, 8]``."""
+    rows = jnp.asarray(x).reshape(x.shape[0], 8, 8)
+    return jnp.repeat(jnp.swapaxes(rows, 0, 1), steps_per_row, axis=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class RowLoss:
+    """Cross-entropy of the readout mean over the second half of the sequence, with the
+    per-step presynaptic rows of ``modules`` for HLOP (a hashable loss for the Trainer)."""
+
+    steps_per_row: int = 2
+    gain: float = 2.0
+    modules: tuple[str, ...] = MODULES
+
+    def __call__(self, net: Network, batch: Any, key: Any) -> tuple[jax.Array, dict]:
+        del key
+        x, y = batch
+        xs = rows_in_time(x, self.steps_per_row) * self.gain
+        _, rec = scan_steps(net, net.init_state(x.shape[0]), xs,
+                            monitors=("spikes", "readout"), check_finite=False)
+        ce, acc = cross_entropy(readout_logits(rec["readout"]["y"], "mean",
+                                               window=xs.shape[0] // 2), y)
+        pre = {m: presynaptic_activity(net, m, rec, xs, reduce="steps") for m in self.modules}
+        return ce, {"accuracy": acc, "presynaptic": pre}
+
+
+def permuted_digit_tasks(n_tasks: int, seed: int) -> list:
+    """scikit-learn digits in [0, 1], one fixed pixel permutation per task (applied lazily)."""
+    from neuro.tasks import continual as cl
+    from neuro.tasks.data import PermutedView, load_dataset, permutations
+
+    data = load_dataset("digits")
+    perms = permutations(n_tasks, 64, seed)
+    return [cl.Task(PermutedView(data.x_train, q), data.y_train, PermutedView(data.x_test, q),
+                    data.y_test, 0, f"permutation {t}") for t, q in enumerate(perms)]
+
+
+def _lambda_max(net: Network, steps: int, seed: int) -> float:
+    drive = lnp_prune.noise_drive(jax.random.PRNGKey(seed), steps, 8)
+    return float(lnp_prune.max_lyapunov(net, drive, burn_in=steps // 3,
+                                        jacobian="smoothed").lambda_max)
+
+
+def run_pipeline(cfg: PipelineConfig = PipelineConfig(), *, progress: bool = False) -> dict:
+    """Steps 1-5 of the module docstring; returns the JSON-ready results."""
+    from neuro.tasks import continual as cl
+
+    t0 = time.perf_counter()
+    net = pipeline_network(cfg)
+    lam_before = _lambda_max(net, cfg.lyapunov_steps, cfg.seed + 100)
+    pruned = lnp_prune.lnp(net, jax.random.PRNGKey(cfg.seed), node_fraction=cfg.node_fraction,
+                           synapse_fraction=cfg.synapse_fraction, probe_steps=cfg.probe_steps,
+                           tune=cfg.tune, trials=6, linearisation="network",
+                           jacobian="smoothed")
+    small = pruned.net
+    rc = cl.NetworkRunConfig(method="hlop", modules=MODULES, epochs=cfg.epochs, lr=cfg.lr,
+                             momentum=0.9, seed=cfg.seed)
+    loss = RowLoss(cfg.steps_per_row, cfg.gain)
+    stream = cl.run_network_stream(small, loss, permuted_digit_tasks(cfg.tasks, cfg.seed), rc,
+                                   progress=progress, return_network=True)
+    trained = stream.pop("network")
+    lam_after = _lambda_max(trained, cfg.lyapunov_steps, cfg.seed + 100)
+    return {
+        "neurons": {"before": net.num_neurons(), "after": small.num_neurons()},
+        "synapses": {"before": net.num_synapses(), "after": small.num_synapses()},
+        "lambda_max_before": lam_before,
+        "lambda_max_after": lam_after,
+        "accuracy_matrix": stream["accuracy_matrix"],
+        "acc": float(stream["acc"]),
+        "bwt": float(stream["bwt"]),
+        "seconds": time.perf_counter() - t0,
+        "prune": {k: v for k, v in pruned.info.items() if isinstance(v, int | float | str)},
+        "config": dataclasses.asdict(cfg),
+    }
