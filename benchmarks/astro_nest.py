@@ -20,13 +20,19 @@ Ca and SIC at that shift: the maximum absolute difference, relative to the peak.
 
 NEST runs in the peer interpreter (``--peers-python``, ``$NEURO_PEERS_PYTHON`` or ./.venv-peers;
 ``pip install nest-simulator``); without NEST the script says so and exits 0.
+
+Measured (defaults: 10 trains at 20 Hz, w = 1, dt = 0.1 ms, 20 s; NEST 3.10.0): IP3 within
+1.5e-4 and Ca within 1.1e-3 of their peaks (Ca peak 0.4279 uM in both); the neuron's SIC peaks
+at 54.43 in both, mean |difference| while on 0.084 (0.15 % of the peak), on for 8.064 s (NEST)
+and 8.069 s (neuro); the largest single difference (3.9, at the onset) comes from ln(y) near
+y = 1 nM, where a Ca difference of 1e-4 uM moves the current by a unit. Tolerances of the slow
+test (tests/modulators/test_astro_nest.py): Ca and IP3 within 0.5 % of the peak, mean SIC
+difference while on within 1 % of the peak, on-time within 0.05 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import emit, peer_with  # noqa: E402
 
 
 def spike_trains(seed: int, n_pre: int, rate_hz: float, seconds: float, dt: float) -> np.ndarray:
@@ -115,14 +122,6 @@ def worker_nest(data: Path, out: Path) -> None:
              t_sic=np.asarray(en["times"])[on], seconds=seconds, version=nest.__version__)
 
 
-def find_peers_python(given: str | None) -> str | None:
-    for cand in (given, os.environ.get("NEURO_PEERS_PYTHON"),
-                 str(ROOT / ".venv-peers" / "bin" / "python")):
-        if cand and Path(cand).exists():
-            return cand
-    return None
-
-
 def best_shift(ref: np.ndarray, ours: np.ndarray, max_shift: int = 40) -> int:
     """Steps by which the NEST trace lags ours (least squares on the given traces)."""
     errs = [np.mean((ref[k:k + len(ours) - max_shift] - ours[:len(ours) - max_shift]) ** 2)
@@ -175,10 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker == "nest":
         worker_nest(Path(args.data), Path(args.out))
         return 0
-    python = find_peers_python(args.peers_python)
-    has_nest = python is not None and subprocess.run(
-        [python, "-c", "import nest"], capture_output=True).returncode == 0
-    if not has_nest:
+    python = peer_with("nest", args.peers_python)
+    if python is None:
         print("NEST is not available (pip install nest-simulator in ./.venv-peers); skipped")
         return 0
     trains = spike_trains(args.seed, args.n_pre, args.rate, args.seconds, args.dt)
@@ -199,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     result.update(seconds=args.seconds, rate_hz=args.rate, n_pre=args.n_pre,
                   weight=args.weight, dt_ms=args.dt, nest_version=str(rec["version"]),
                   neuro_wall_s=neuro_s, nest_wall_s=float(rec["seconds"]))
-    print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+    emit(result, args.json)
     return 0
 
 

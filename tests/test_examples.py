@@ -32,8 +32,11 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
                for o in outputs)
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")
-                                          if p.name != "quickstart.py"))
+# pipeline.py runs the same stages as examples/pipeline.ipynb and `neuro pipeline` (both run by
+# the default suite), so its own run is among the slow checks
+@pytest.mark.parametrize("script", [
+    pytest.param(name, marks=pytest.mark.slow) if name == "pipeline.py" else name
+    for name in sorted(p.name for p in EXAMPLES.glob("*.py") if p.name != "quickstart.py")])
 def test_other_examples_run_quick(script, tmp_path):
     env = dict(os.environ, NEURO_QUICK="1", MPLBACKEND="Agg")
     proc = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick"], cwd=tmp_path,

@@ -10,9 +10,9 @@ from neuro import prune as P
 from neuro.models.hrsnn import hrsnn
 
 
-def _input_weights(net):
-    """``W_in`` [N, D] of the network's input projection (the one from the input ``x``)."""
-    return np.asarray(next(p for p in net.projections.values() if p.source == "x").weights).T
+def _w_in(net):
+    """The input weights ``[N, D]`` of an HRSNN Network."""
+    return np.asarray(net.projections["in"].w).T
 
 
 def _stable_net(n=30, seed=0):
@@ -119,7 +119,7 @@ def test_baselines_hit_counts_and_keep_readout_unpruned():
                 P.random_prune(net, np.random.default_rng(0), n_keep, n_syn),
                 P.magnitude_prune(net, n_keep, n_syn)):
         assert res.net.num_neurons() == n_keep and res.net.num_synapses() == n_syn
-        assert _input_weights(res.net).shape == (n_keep, 2)
+        assert _w_in(res.net).shape == (n_keep, 2)
     ap = P.activity_prune(net, rates, n_keep, n_syn)
     np.testing.assert_array_equal(ap.keep, np.sort(np.argsort(-rates)[:n_keep]))
     w = P.recurrent_weights(net)
@@ -197,7 +197,7 @@ def test_subnetwork_and_timescales_of_a_network():
     sub = P.subnetwork(net, keep)
     np.testing.assert_array_equal(P.recurrent_weights(sub), P.recurrent_weights(net)[np.ix_(keep, keep)])
     np.testing.assert_array_equal(P.time_constants(sub), P.time_constants(net)[keep])
-    np.testing.assert_array_equal(_input_weights(sub), _input_weights(net)[keep])
+    np.testing.assert_array_equal(_w_in(sub), _w_in(net)[keep])
     z, u = P.potentials(sub, jnp.ones((10, 2)))
     assert z.shape == u.shape == (10, 6)
     with pytest.raises(ValueError, match="w_rec must have shape"):

@@ -34,7 +34,7 @@ from neuro.cli._common import (
 )
 
 # Subcommand modules, in the order --help lists them.
-COMMANDS = ("demo", "simulate", "continual", "memory", "prune")
+COMMANDS = ("demo", "simulate", "continual", "memory", "prune", "pipeline")
 
 EPILOG = ("Output paths (--plot, --save, --checkpoint) are checked before any work; --plot NAME "
           "without an extension writes NAME.png. Results are printed before the figure is drawn. "

@@ -124,36 +124,33 @@ def plot_associative(path: str, result: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    for variant, by_load in result["overlap_by_load"].items():
-        loads = [int(p) for p in by_load]
-        for key, ls in (("overlap", "-"), ("false", ":")):
-            m = [by_load[p][key]["mean"] for p in by_load]
-            sd = [by_load[p][key]["std"] for p in by_load]
-            ax[0].errorbar(loads, m, yerr=sd, ls=ls, marker="o", capsize=3,
-                           label=f"{variant} {key}")
+    _curves(ax[0], result["overlap_by_load"], int)
     wil = result["willshaw"]
     ax[0].plot([int(p) for p in wil["false_by_load"]], list(wil["false_by_load"].values()),
                "k--", label="Willshaw false (analytic)")
     ax[0].axvline(wil["p_max"], c="gray", ls="--", lw=0.8)
     ax[0].set_xlabel("stored patterns P")
     ax[0].set_ylabel("fraction of M")
-    ax[0].set_ylim(0, 1.5)
     ax[0].set_title(f"N = {result['n']}, M = {result['m']}, cue noise {result['noise']:g}")
-    ax[0].legend(fontsize=7)
-    for variant, by_noise in result["overlap_by_noise"].items():
-        xs = [float(v) for v in by_noise]
-        for key, ls in (("overlap", "-"), ("false", ":")):
-            m = [by_noise[v][key]["mean"] for v in by_noise]
-            sd = [by_noise[v][key]["std"] for v in by_noise]
-            ax[1].errorbar(xs, m, yerr=sd, ls=ls, marker="o", capsize=3,
-                           label=f"{variant} {key}")
+    _curves(ax[1], result["overlap_by_noise"], float)
     ax[1].set_xlabel("cue noise (fraction removed = fraction added)")
     ax[1].set_title(f"P = {result['noise_load']}")
-    ax[1].set_ylim(0, 1.5)
-    ax[1].legend(fontsize=7)
+    for a in ax:
+        a.set_ylim(0, 1.5)
+        a.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _curves(ax: Any, by_variant: dict, x_of: Any) -> None:
+    """Overlap (solid) and false fraction (dotted), mean +- std over seeds, per variant."""
+    for variant, by_x in by_variant.items():
+        xs = [x_of(k) for k in by_x]
+        for key, ls in (("overlap", "-"), ("false", ":")):
+            m = [by_x[k][key]["mean"] for k in by_x]
+            sd = [by_x[k][key]["std"] for k in by_x]
+            ax.errorbar(xs, m, yerr=sd, ls=ls, marker="o", capsize=3, label=f"{variant} {key}")
 
 
 def astrocyte_trace(net: Any, x: Any) -> tuple[Any, Any, str]:

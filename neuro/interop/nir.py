@@ -54,6 +54,9 @@ threshold), conductance-based neurons and synapses (COBA), multi-channel synapse
 time constants, soft or no reset, MPR, refractoriness, short-term plasticity, per-synapse delays,
 modulators (astrocytes, online plasticity), and brainpy.state adapters.
 
+Nodes that export adds are named ``<part>_delay``, ``<part>_flatten``, ``<readout>_affine`` and
+``<part>_output`` (no dots: torch-based readers take dots for submodule paths).
+
 **Timing.** In NIR an edge is instantaneous; in neuro a population's spikes reach their targets
 one step later (the minimum synaptic delay). Import therefore runs node ``n`` ``lag[n]`` steps
 behind the NIR time line (``lag`` = number of population-to-population edges on the longest
@@ -152,7 +155,9 @@ class Imported(NamedTuple):
     ``net``: the network; ``outputs``: NIR output node -> the monitor path of
     :func:`neuro.run.simulate` that holds it (``"spikes.<population>"`` or
     ``"readout.<name>"``); ``lag``: NIR output node -> steps by which neuro's output trails the
-    NIR time line; ``dt``: neuro's step in ms.
+    NIR time line; ``dt``: neuro's step in ms. Parts keep their NIR node names (inlined nested
+    graphs: ``outer.inner``); a name with a dot is monitored with a callable, e.g.
+    ``monitors=lambda out: out["spikes"]["1.lif"]``.
     """
 
     net: Network
@@ -269,13 +274,13 @@ def to_nir(net: Network, *, dt: float | None = None, method: str = "euler",
         head = src
         if steps:
             shape = (proj.n_pre,) if src not in images else tuple(chw(src))
-            add(f"{name}.delay", nir.Delay(delay=np.full(shape, steps * dt, np.float32)))
-            edges.append((head, f"{name}.delay"))
-            head = f"{name}.delay"
+            add(f"{name}_delay", nir.Delay(delay=np.full(shape, steps * dt, np.float32)))
+            edges.append((head, f"{name}_delay"))
+            head = f"{name}_delay"
         if src in images and not isinstance(proj, Conv):
-            add(f"{name}.flatten", nir.Flatten(input_type={"input": chw(src)}, start_dim=0))
-            edges.append((head, f"{name}.flatten"))
-            head = f"{name}.flatten"
+            add(f"{name}_flatten", nir.Flatten(input_type={"input": chw(src)}, start_dim=0))
+            edges.append((head, f"{name}_flatten"))
+            head = f"{name}_flatten"
         edges += [(head, name), (name, proj.target)]
 
     read = set()
@@ -286,18 +291,18 @@ def to_nir(net: Network, *, dt: float | None = None, method: str = "euler",
         w, b = np.asarray(r.w, np.float64), np.asarray(r.b, np.float64)
         kappa = np.exp(-dt_ms / _vec(r.tau, r.n_out).astype(np.float64))
         r_nir = np.ones(r.n_out) if r.scale_input else 1.0 / (1.0 - kappa)
-        add(f"{name}.affine", nir.Affine(weight=w.T.astype(np.float32), bias=b.astype(np.float32)))
+        add(f"{name}_affine", nir.Affine(weight=w.T.astype(np.float32), bias=b.astype(np.float32)))
         add(name, nir.LI(tau=_tau_of_decay(kappa, dt, method, f"readout {name!r}").astype(np.float32),
                          r=r_nir.astype(np.float32), v_leak=np.zeros(r.n_out, np.float32)))
-        add(f"{name}.output", nir.Output(output_type=np.array([r.n_out])))
-        edges += [(r.source, f"{name}.affine"), (f"{name}.affine", name), (name, f"{name}.output")]
+        add(f"{name}_output", nir.Output(output_type=np.array([r.n_out])))
+        edges += [(r.source, f"{name}_affine"), (f"{name}_affine", name), (name, f"{name}_output")]
         read.add(r.source)
     sources = {p.source for p in net.projections.values()}
     for name, pop in net.populations.items():
         if name not in sources and name not in read:
             shape = np.array([pop.size]) if name not in images else chw(name)
-            add(f"{name}.output", nir.Output(output_type=shape))
-            edges.append((name, f"{name}.output"))
+            add(f"{name}_output", nir.Output(output_type=shape))
+            edges.append((name, f"{name}_output"))
     metadata = {"neuro_dt": dt, "neuro_method": method}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
@@ -441,7 +446,7 @@ def _topological(succ: dict[str, set[str]]) -> list[str]:
 # ----------------------------------------------------------------------------- import
 
 _SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
-_OPS = ("Affine", "Linear", "Scale", "Delay", "Flatten", "Identity", "Conv2d")
+_OPS = ("Affine", "Linear", "Scale", "Delay", "Flatten", "Identity", "Conv2d", "_Pass")
 
 
 class _Chain(NamedTuple):
@@ -473,16 +478,17 @@ def from_nir(graph: Any, *, dt: float | None = None, method: str | None = None,
     if not dt > 0:
         raise ValueError(f"dt must be positive (seconds); got {dt!r}")
     dt_ms = dt * _TIME
-    nodes = dict(graph.nodes)
+    nodes, edges = _flatten_graph(graph, nir)
     kinds = {}
     for name, node in nodes.items():
         kind = type(node).__name__
         if kind not in (*_SPIKING, *_OPS, "Input", "Output", "LI"):
             raise ValueError(f"NIR node {name!r} is a {kind}, which neuro cannot import "
-                             f"(supported: {', '.join(('Input', 'Output', 'LI', *_SPIKING, *_OPS))})")
+                             f"(supported: {', '.join(('Input', 'Output', 'LI', *_SPIKING, *_OPS[:-1]))}, "
+                             "and nested graphs of them)")
         kinds[name] = kind
     preds: dict[str, list[str]] = {n: [] for n in nodes}
-    for src, dst in graph.edges:
+    for src, dst in edges:
         for end in (src, dst):
             if end not in nodes:
                 raise ValueError(f"NIR edge ({src!r}, {dst!r}) names the unknown node {end!r}")
@@ -548,7 +554,7 @@ def from_nir(graph: Any, *, dt: float | None = None, method: str | None = None,
         if len(preds[name]) != 1:
             raise ValueError(f"NIR output {name!r} must have exactly one incoming edge")
         src = preds[name][0]
-        while kinds[src] in ("Flatten", "Identity"):
+        while kinds[src] in ("Flatten", "Identity", "_Pass"):
             src = preds[src][0]
         if kinds[src] in _SPIKING:
             outputs[name], out_lag[name] = f"spikes.{src}", lag[src]
@@ -582,6 +588,40 @@ def _import_conv(c: _Chain, target: str, w_in: np.ndarray | None, delay: int) ->
     return replace(proj, b=jnp.asarray(b, proj.w.dtype))
 
 
+class _Pass(NamedTuple):
+    """The Input or Output node of a nested graph: an identity inside the outer graph."""
+
+    output_type: dict
+
+
+def _flatten_graph(graph: Any, nir) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Inline nested :class:`nir.NIRGraph` nodes (snnTorch writes each ``RLeaky`` as one):
+    inner nodes are named ``outer.inner``, inner inputs and outputs become identities."""
+    nodes: dict[str, Any] = {}
+    edges: list[tuple[str, str]] = []
+    entry: dict[str, list[str]] = {}
+    exit_: dict[str, list[str]] = {}
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.NIRGraph):
+            nodes[name] = node
+            continue
+        inner_nodes, inner_edges = _flatten_graph(node, nir)
+        for inner, sub in inner_nodes.items():
+            kind = type(sub).__name__
+            nodes[f"{name}.{inner}"] = (_Pass({"output": sub.output_type["output"]})
+                                        if kind in ("Input", "Output") else sub)
+        edges += [(f"{name}.{a}", f"{name}.{b}") for a, b in inner_edges]
+        entry[name] = [f"{name}.{k}" for k, v in inner_nodes.items() if type(v).__name__ == "Input"]
+        exit_[name] = [f"{name}.{k}" for k, v in inner_nodes.items()
+                       if type(v).__name__ == "Output"]
+        if len(entry[name]) != 1 or len(exit_[name]) != 1:
+            raise ValueError(f"nested NIR graph {name!r} must have one input and one output")
+    for src, dst in graph.edges:
+        edges.append((exit_[src][0] if src in exit_ else src,
+                      entry[dst][0] if dst in entry else dst))
+    return nodes, edges
+
+
 def _node_size(node: Any) -> int:
     return int(np.prod(np.asarray(node.output_type["output"])))
 
@@ -606,7 +646,7 @@ def _chain(nodes, kinds, preds, source: str, sink: str, dt: float) -> _Chain:
     shape = np.asarray(nodes[node].output_type["output"]).reshape(-1)
     image = tuple(int(v) for v in shape) if shape.size == 3 else None  # (C, H, W)
     convs = [op for op in ops if kinds[op] == "Conv2d"]
-    if convs and any(kinds[op] not in ("Conv2d", "Delay", "Identity") for op in ops):
+    if convs and any(kinds[op] not in ("Conv2d", "Delay", "Identity", "_Pass") for op in ops):
         raise ValueError(f"NIR node {convs[0]!r}: a Conv2d combined with other operators "
                          f"between {node!r} and {sink!r} is not imported (conv, then neurons)")
     for op in reversed(ops):  # forward order

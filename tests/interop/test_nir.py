@@ -42,8 +42,8 @@ def test_round_trip_gives_the_same_spikes_and_readout(method, tmp_path):
     path = tmp_path / "net.nir"
     write_nir(path, net, method=method)
     imp = read_nir(path)
-    assert imp.outputs == {"y.output": "readout.y", "o.output": "spikes.o"}
-    assert imp.lag == {"y.output": 1, "o.output": 2}
+    assert imp.outputs == {"y_output": "readout.y", "o_output": "spikes.o"}
+    assert imp.lag == {"y_output": 1, "o_output": 2}
     a, b = _run(net, x), _run(imp.net, x)
     for pop in ("h", "c", "o"):
         assert float(a["spikes"][pop].sum()) > 5
@@ -65,12 +65,12 @@ def _skip_net():
 def test_explicit_latency_round_trips_a_skip_connection():
     net, x = _skip_net(), _x(n=4)
     imp = from_nir(to_nir(net, explicit_latency=True))
-    assert "ho.delay" in to_nir(net, explicit_latency=True).nodes
+    assert "ho_delay" in to_nir(net, explicit_latency=True).nodes
     np.testing.assert_array_equal(_run(net, x)["spikes"]["o"], _run(imp.net, x)["spikes"]["o"])
     # implicit latency reads neuro's one-step h -> o latency as NIR's instantaneous edge: the
     # import delays the direct path by one step to keep the two paths aligned
     implicit = from_nir(to_nir(net))
-    assert implicit.net.projections["xo"].delay == 1 and implicit.lag["o.output"] == 1
+    assert implicit.net.projections["xo"].delay == 1 and implicit.lag["o_output"] == 1
 
 
 def _euler_reference(layers, x):
@@ -176,14 +176,13 @@ def test_parts_without_a_nir_primitive_are_refused_by_name():
             "ba": projections.dense("b", "a", np.ones((3, 3)))}
     with pytest.raises(ValueError, match="cycle"):
         to_nir(network({"a": population(cell, 3), "b": population(cell, 3)}, loop, inputs=inp))
-    conv = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([1, 4, 4])),
-                               "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((1, 1, 2, 2)),
-                                                  stride=1, padding=0, dilation=1, groups=1,
-                                                  bias=np.zeros(1)),
-                               "out": nir.Output(output_type=np.array([1, 3, 3]))},
-                        edges=[("in", "conv"), ("conv", "out")], type_check=False)
-    with pytest.raises(ValueError, match="NIR node 'conv' is a Conv2d"):
-        from_nir(conv)
+    leaky = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([3])),
+                                "li": nir.CubaLI(tau_syn=np.ones(3), tau_mem=np.ones(3),
+                                                 r=np.ones(3), v_leak=np.zeros(3)),
+                                "out": nir.Output(output_type=np.array([3]))},
+                         edges=[("in", "li"), ("li", "out")])
+    with pytest.raises(ValueError, match="NIR node 'li' is a CubaLI"):
+        from_nir(leaky)
 
 
 def test_convolutional_network_round_trips():
@@ -195,7 +194,7 @@ def test_convolutional_network_round_trips():
                    "fc": projections.dense("c", "o", key=k[1], n_pre=144, n_post=5, gain=8.0)},
                   inputs={"x": 72})
     graph = to_nir(net)
-    assert type(graph.nodes["conv"]).__name__ == "Conv2d" and "fc.flatten" in graph.nodes
+    assert type(graph.nodes["conv"]).__name__ == "Conv2d" and "fc_flatten" in graph.nodes
     assert tuple(graph.nodes["c"].tau.shape) == (4, 6, 6)
     x = (jax.random.uniform(k[2], (40, 2, 72)) < 0.3).astype(float)
     a, b = _run(net, x), _run(from_nir(graph).net, x)
@@ -235,3 +234,34 @@ def test_nir_conv2d_matches_a_numpy_cross_correlation():
     z = np.asarray(_run(imp.net, x_hwc)["spikes"]["lif"][:, 0]).reshape(30, h - 2, w - 2, c_out)
     assert ref.sum() > 10
     np.testing.assert_array_equal(z.transpose(0, 3, 1, 2), ref)
+
+
+def test_nested_graphs_are_inlined():
+    """snnTorch's importer wraps a recurrent layer as a nested graph; import inlines it."""
+    rng = np.random.default_rng(6)
+    f = np.float32
+    lif = lambda: nir.LIF(tau=np.full(4, 1e-3, f), r=np.full(4, 10.0, f), v_leak=np.zeros(4, f),
+                          v_threshold=np.full(4, 0.5, f), v_reset=np.zeros(4, f))
+    w_in, w_rec = rng.normal(0, 1, (4, 3)).astype(f), rng.normal(0, 0.5, (4, 4)).astype(f)
+    inner = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([4])), "lif": lif(),
+                                "w_rec": nir.Linear(weight=w_rec),
+                                "output": nir.Output(output_type=np.array([4]))},
+                         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"),
+                                ("lif", "output")])
+    nested = nir.NIRGraph(nodes={"x": nir.Input(input_type=np.array([3])),
+                                 "fc": nir.Linear(weight=w_in), "rnn": inner,
+                                 "y": nir.Output(output_type=np.array([4]))},
+                          edges=[("x", "fc"), ("fc", "rnn"), ("rnn", "y")])
+    flat = nir.NIRGraph(nodes={"x": nir.Input(input_type=np.array([3])),
+                               "fc": nir.Linear(weight=w_in), "lif": lif(),
+                               "w_rec": nir.Linear(weight=w_rec),
+                               "y": nir.Output(output_type=np.array([4]))},
+                        edges=[("x", "fc"), ("fc", "lif"), ("lif", "w_rec"), ("w_rec", "lif"),
+                               ("lif", "y")])
+    a, b = from_nir(nested, dt=1e-4), from_nir(flat, dt=1e-4)
+    assert a.outputs == {"y": "spikes.rnn.lif"} and "rnn.w_rec" in a.net.projections
+    x = (jax.random.uniform(jax.random.PRNGKey(7), (60, 2, 3)) < 0.4).astype(float)
+    za = simulate(a.net, a.net.init_state(2), x, monitors=lambda o: o["spikes"]["rnn.lif"])
+    zb = simulate(b.net, b.net.init_state(2), x, monitors=lambda o: o["spikes"]["lif"])
+    assert float(zb.records.sum()) > 5
+    np.testing.assert_array_equal(za.records, zb.records)

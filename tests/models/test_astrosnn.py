@@ -9,7 +9,7 @@ from neuro._pytree import replace
 from neuro.models.astrosnn import astro_snn, model_by_name, trained_leaves, without_astrocytes
 from neuro.run import scan_steps
 
-N_IN, N, N_OUT, T, B = 6, 16, 3, 60, 2
+N_IN, N, N_OUT, T, B = 6, 16, 3, 30, 2
 
 
 def _inputs(seed=0):

@@ -19,10 +19,7 @@ def _benchmark():
 @pytest.mark.slow
 def test_ca_and_sic_agree_with_nest(tmp_path):
     bench = _benchmark()
-    python = bench.find_peers_python(None)
-    import subprocess
-
-    if python is None or subprocess.run([python, "-c", "import nest"]).returncode != 0:
+    if bench.peer_with("nest") is None:
         pytest.skip("NEST is not installed in the peer environment (./.venv-peers)")
     out = tmp_path / "nest.json"
     assert bench.main(["--seconds", "10", "--json", str(out)]) == 0

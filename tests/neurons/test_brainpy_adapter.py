@@ -61,7 +61,7 @@ def test_adapted_population_is_differentiable_and_composes_with_neuro_parts():
                    "pq": projections.dense("p", "q", jnp.ones((N, 3)))},
                   readouts={"y": readouts.leaky("p", 2, w=jnp.ones((N, 2)), dt=DT)},
                   inputs={"x": N})
-    xs = jax.random.uniform(jax.random.PRNGKey(2), (120, N))
+    xs = jax.random.uniform(jax.random.PRNGKey(2), (60, N))
 
     def loss(w):
         proj = dict(net.projections, **{"in": projections.dense("x", "p", w)})
