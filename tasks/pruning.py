@@ -21,6 +21,10 @@ Protocol (lnp.md §5-§8, project settings):
   through the construction input (2,000 steps, 500 burn-in).
 * ``spectrum_w1``: Wasserstein distance between the eigenvalue moduli of the pruned and the
   dense recurrent weights.
+* Synapses kept (:func:`synapse_kept`): ``kept_of_dense`` (of the dense network's synapses) and
+  ``density`` / ``density_of_dense`` (among the kept neurons).
+* ``lnp-*`` methods (:data:`LNP_VARIANTS`) are LNP with one open part changed; the baselines
+  match the counts of the first LNP method given.
 """
 
 from __future__ import annotations
