@@ -85,8 +85,11 @@ class ALIF:
         """The membrane potential reported as ``v``."""
         return state.v
 
-    #: spikes are exactly 0 or 1
-    binary = True
+    @property
+    def binary(self) -> bool:
+        """Spikes are exactly 0 or 1 (event-driven projections skip the value product); not so
+        for the smoothed map, whose spikes are graded (``surrogate.smooth``)."""
+        return not self.surrogate.smooth
 
     def step(self, state: ALIFState, drive: Drive | Array) -> tuple[ALIFState, Array]:
         """One step with ``drive`` (a :class:`~neuro.neurons.drive.Drive` or a current array);

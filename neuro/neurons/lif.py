@@ -103,8 +103,11 @@ class LIF:
         """The membrane potential reported as ``v``."""
         return state.v
 
-    #: spikes are exactly 0 or 1 (event-driven projections skip the value product)
-    binary = True
+    @property
+    def binary(self) -> bool:
+        """Spikes are exactly 0 or 1 (event-driven projections skip the value product); not so
+        for the smoothed map, whose spikes are graded (``surrogate.smooth``)."""
+        return not self.surrogate.smooth
 
     def step(self, state: LIFState, drive: Drive | Array) -> tuple[LIFState, Array]:
         """Advance one step with ``drive`` (a :class:`~neuro.neurons.drive.Drive` or a current
