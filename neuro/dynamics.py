@@ -156,6 +156,11 @@ def lyapunov_spectrum(
         raise ValueError(f"inputs must be longer than burn_in={burn_in}; got {total} steps")
     key = jax.random.PRNGKey(0) if key is None else key
     final, logs = _spectrum_core(f, params, state0, inputs, key, k, burn_in)
+    return _result(logs, dt, num_records, final)
+
+
+def _result(logs: Any, dt: float, num_records: int, final: Any) -> LyapunovResult:
+    """Exponents (sorted, decreasing) and running estimates from the per-step ``log R_ii``."""
     logs = np.asarray(logs, dtype=np.float64)
     steps = logs.shape[0]
     cum = np.cumsum(logs, axis=0)
@@ -519,11 +524,4 @@ def network_spectrum(net: Any, inputs: Any, *, jacobian: str, k: int = 1, dt: fl
         raise ValueError(f"burn_in must be an int in [0, {total}); got {burn_in!r}")
     key = jax.random.PRNGKey(0) if key is None else key
     final, logs = _network_spectrum_core(net_map, state0, inputs, key, k, burn_in)
-    logs = np.asarray(logs, np.float64)
-    steps = logs.shape[0]
-    cum = np.cumsum(logs, axis=0)
-    exps = cum[-1] / (steps * dt)
-    order = np.argsort(-exps, kind="stable")
-    idx = np.unique(np.linspace(1, steps, min(num_records, steps)).astype(int))
-    running = cum[idx - 1] / (idx[:, None] * dt)
-    return LyapunovResult(exps[order], running[:, order], idx * dt, final)
+    return _result(logs, dt, num_records, final)
