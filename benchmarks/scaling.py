@@ -1,11 +1,11 @@
 """Strong and weak scaling of neuron-parallel COBA and of a data-parallel training step.
 
-* COBA (Brette et al. 2007, BrainPy variant: I = 20 mV, V0 ~ N(-55, 5) mV, in-degree 80, float32,
-  event-driven Sparse projection) partitioned over 1, 2, 4, ... devices by
-  :func:`neuro.distributed.partition`: *strong* scaling at fixed N, *weak* scaling at fixed N per
-  device. Reported: time per step (median of ``--repeats`` runs of ``--steps`` steps after a
-  compile run), speed-up against one device, mean rate, and the bytes every device receives per
-  step in the spike exchange (bit-packed words, and what values would cost).
+* COBA (:func:`neuro.models.coba.ei_network`, Brette et al. 2007, BrainPy variant: I = 20 mV, V0 ~
+  N(-55, 5) mV, in-degree 80, float32, event-driven Sparse projection) partitioned over 1, 2, 4,
+  ... devices by :func:`neuro.distributed.partition`: *strong* scaling at fixed N, *weak* scaling
+  at fixed N per device. Reported: time per step (median of ``--repeats`` runs of ``--steps``
+  steps after a compile run), speed-up against one device, mean rate, and the bytes every device
+  receives per step in the spike exchange (bit-packed words, and what values would cost).
 * Training step: :class:`neuro.train.Trainer` with a ``"batch"`` mesh on a recurrent LIF network
   (sparse recurrence), strong (fixed global batch) and weak (fixed batch per device); the bytes
   of the all-reduce XLA compiled (gradients and loss; 2 (D - 1) / D of them per device, ring).
@@ -34,27 +34,20 @@ import time
 
 
 @functools.lru_cache(maxsize=2)  # one build per size serves every device count
-def coba(n: int, seed: int = 0, delay: int = 0):
-    """The COBA network with the core API and its initial state (float32); ``delay`` extra
-    steps on the recurrent projection."""
+def coba(n: int, variant: str = "brainpy"):
+    """:func:`neuro.models.coba.ei_network` (float32) and its initial state."""
     import jax.numpy as jnp
-    import numpy as np
 
-    from neuro import network, projections
-    from neuro.neurons import ConductanceLIFState, conductance_lif
-    from neuro.synapses import conductance_synapse
+    from neuro.models.coba import ei_network
 
-    n_e = int(0.8 * n)
-    conn = projections.excitatory_inhibitory(projections.fixed_probability, seed, n_e, n - n_e,
-                                             0.6, 6.7, 80 / n, dtype=jnp.float32)
-    pop = network.population(conductance_lif(bias=20.0, dtype=jnp.float32), n,
-                             synapse=conductance_synapse())
-    net = network.network({"ei": pop}, {"ee": projections.sparse("ei", "ei", conn,
-                                                                   delay=delay)})
-    v0 = -55.0 + 5.0 * np.random.default_rng(seed + 1).standard_normal(n)
-    state = net.init_state(dtype=jnp.float32)
-    neurons = {"ei": ConductanceLIFState(jnp.asarray(v0, jnp.float32), jnp.zeros(n, jnp.int32))}
-    return net, state._replace(neurons=neurons)
+    return ei_network("coba", n, variant=variant, seed=0, dtype=jnp.float32)
+
+
+def _count(outputs):
+    """Spikes per step: a small record."""
+    from neuro.models.coba import POPULATION
+
+    return outputs["spikes"][POPULATION].sum(-1)
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -68,36 +61,34 @@ def _median_time(fn, repeats: int) -> float:
 
 def plain_row(n: int, steps: int, repeats: int) -> dict:
     """The unpartitioned Network in :func:`neuro.run.simulate` (the reference for 1 device)."""
-    import jax.numpy as jnp
     import numpy as np
 
     from neuro.run import simulate
 
     net, state = coba(n)
-    xs = jnp.zeros((steps, 0), jnp.float32)
-    count = lambda z: z["spikes"]["ei"].sum(-1)
     start = time.perf_counter()
-    res = simulate(net, state, xs, monitors=count)
+    res = simulate(net, state, n_steps=steps, monitors=_count)
     compile_s = time.perf_counter() - start
     rate = float(np.asarray(res.records).sum() / n / (steps * 1e-4))
-    per_step = _median_time(lambda: simulate(net, state, xs, monitors=count), repeats) / steps
+    per_step = _median_time(lambda: simulate(net, state, n_steps=steps, monitors=_count),
+                            repeats) / steps
     return {"bench": "coba", "mode": "plain", "neurons": n, "devices": 1,
             "us_per_step": per_step * 1e6, "compile_s": compile_s, "rate_hz": rate,
             "bytes_per_device_step": 0}
 
 
 def coba_row(n: int, d: int, steps: int, repeats: int, exchange: str = "auto",
-             delay: int = 0) -> dict:
+             variant: str = "brainpy") -> dict:
     import jax.numpy as jnp
     import numpy as np
 
     from neuro import distributed
 
-    net, state = coba(n, delay=delay)
+    net, state = coba(n, variant)
     pnet = distributed.partition(net, distributed.mesh(d), exchange=exchange)
     dstate = distributed.shard_state(pnet, state)
     xs = jnp.zeros((steps, 0), jnp.float32)
-    count = lambda z: z["spikes"]["ei"].sum(-1)  # spikes per step: a small record
+    count = _count
     start = time.perf_counter()
     res = distributed.simulate(pnet, dstate, xs, monitors=count)
     compile_s = time.perf_counter() - start
@@ -110,10 +101,10 @@ def coba_row(n: int, d: int, steps: int, repeats: int, exchange: str = "auto",
     measured = hlo.get("all-gather", 0) * (d - 1) / d / pnet.interval
     if d > 1 and measured != sent:
         raise AssertionError(f"compiled exchange {measured} B/step != expected {sent} B/step")
-    values = (d - 1) * pnet.block["ei"] * 4
+    values = (d - 1) * sum(pnet.block.values()) * 4
     return {"bench": "coba", "neurons": n, "devices": d, "us_per_step": per_step * 1e6,
             "compile_s": compile_s, "rate_hz": rate, "bytes_per_device_step": sent,
-            "bytes_if_values": values, "exchange": dict(pnet.exchange)["ei"],
+            "bytes_if_values": values, "exchange": ",".join(dict(pnet.exchange).values()),
             "interval": pnet.interval}
 
 
@@ -227,10 +218,10 @@ def main(argv=None) -> int:
             rows.append(dict(coba_row(n, counts[-1], args.steps, args.repeats, "values"),
                              mode="values"))
             print(json.dumps(rows[-1]), flush=True)
-            # NEST's min-delay rule: 1 ms of extra delay (10 steps): one exchange per 11 steps
+            # NEST's min-delay rule: Auryn's COBA has 0.8 ms delay, one exchange per 8 steps
             for d in (1, counts[-1]):
-                rows.append(dict(coba_row(n, d, args.steps - args.steps % 11 or 11,
-                                          args.repeats, delay=10), mode="delay"))
+                rows.append(dict(coba_row(n, d, args.steps - args.steps % 8 or 8,
+                                          args.repeats, variant="auryn"), mode="delay"))
                 print(json.dumps(rows[-1]), flush=True)
     for d in counts:
         rows.append(dict(coba_row(args.per_device * d, d, args.steps, args.repeats), mode="weak"))
@@ -266,7 +257,8 @@ def main(argv=None) -> int:
           f"save {ck['save_s']:.2f} s, load {ck['load_s']:.2f} s")
     print("(strong rows: speed-up against the plain single-device Network in neuro.run.simulate; "
           "values: the last strong row exchanging float32 values instead of bit-packed words; "
-          "delay: 1 ms extra synaptic delay, spikes exchanged every M = 11 steps, against 1 device; "
+          "delay: Auryn's COBA (0.8 ms delay), spikes exchanged every M = 8 steps, against 1 "
+          "device; "
           "weak rows: efficiency t(1 device) / t(D devices) at fixed N per device)")
     if args.json:
         from neuro.io import save_json

@@ -10,10 +10,11 @@
 
 The same model code runs on 1 or many devices::
 
-    net = models.coba.network(...)                 # any Network of populations and projections
+    net, state = coba.ei_network("coba", 40000)   # any Network (neuro.models.coba here)
     pnet = distributed.partition(net, distributed.mesh(8))
-    out = distributed.simulate(pnet, distributed.shard_state(pnet, net.init_state()), xs,
-                               monitors=("spikes.e",))
+    out = distributed.simulate(pnet, distributed.shard_state(pnet, state), n_steps=10000,
+                               monitors=("spikes.n",))
+    same = distributed.simulate_network(net, state, devices=8, n_steps=10000)  # in one call
 """
 
 from neuro.distributed import checkpoint
@@ -22,6 +23,7 @@ from neuro.distributed.runtime import BATCH, NEURONS, cpu_devices, initialize, m
 from neuro.distributed.simulate import (
     block_collectives,
     block_step,
+    compile_simulation,
     compiled_collectives,
     exchange,
     exchange_bytes,
@@ -31,6 +33,6 @@ from neuro.distributed.simulate import (
 
 __all__ = [
     "BATCH", "NEURONS", "PartitionedNetwork", "block_collectives", "block_step", "checkpoint",
-    "compiled_collectives", "cpu_devices", "exchange", "exchange_bytes", "gather_state",
+    "compile_simulation", "compiled_collectives", "cpu_devices", "exchange", "exchange_bytes", "gather_state",
     "initialize", "mesh", "partition", "shard_state", "simulate", "simulate_network",
 ]

@@ -187,6 +187,35 @@ def _compile(pnet: PartitionedNetwork, monitors: Any) -> Callable:
     return _compiled[key]
 
 
+def _inputs(pnet: PartitionedNetwork, inputs: Any, n_steps: int | None, chunk: int | None
+            ) -> tuple[Any, int, int]:
+    """Replicated global inputs (zeros ``[T, 0]`` without inputs), the step count and chunk."""
+    n, m = num_steps(inputs, n_steps), pnet.interval
+    if inputs is None:
+        inputs = np.zeros((n, 0), np.float32)
+    chunk = n if chunk is None else int(chunk)
+    if n % m or chunk < 1 or chunk % m:
+        raise ValueError(f"the number of steps ({n}) and chunk ({chunk}) must be multiples of "
+                         f"the exchange interval {m}")
+    return place(pnet, host(inputs), P()), n, chunk
+
+
+def compile_simulation(pnet: PartitionedNetwork, dstate: Any, inputs: Any = None, *,
+                       n_steps: int | None = None,
+                       monitors: Sequence[str] | Callable | None = None,
+                       chunk: int | None = None) -> float:
+    """Compile ahead of time what :func:`simulate` runs for the same arguments (as
+    :func:`neuro.run.compile_simulation`); returns the seconds spent compiling."""
+    import time
+
+    inputs, n, chunk = _inputs(pnet, inputs, n_steps, chunk)
+    run = _compile(pnet, _monitors(monitors))
+    start = time.perf_counter()
+    for size in sorted({min(chunk, n), n % chunk} - {0}):
+        run.lower(pnet, dstate, jax.tree_util.tree_map(lambda x, s=size: x[:s], inputs)).compile()
+    return time.perf_counter() - start
+
+
 def simulate(
     pnet: PartitionedNetwork,
     dstate: Any,
@@ -212,16 +241,7 @@ def simulate(
     from neuro.distributed import checkpoint as ckpt
 
     monitors = _monitors(monitors)
-    if inputs is None:
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"without inputs, n_steps must be a positive int; got {n_steps!r}")
-        inputs = np.zeros((n_steps, 0), np.float32)
-    n, m = num_steps(inputs), pnet.interval
-    chunk = n if chunk is None else int(chunk)
-    if n % m or chunk < 1 or chunk % m:
-        raise ValueError(f"the number of steps ({n}) and chunk ({chunk}) must be multiples of "
-                         f"the exchange interval {m}")
-    inputs = place(pnet, host(inputs), P())
+    inputs, n, chunk = _inputs(pnet, inputs, n_steps, chunk)
     run = _compile(pnet, monitors)
     done, pieces = 0, []
     if checkpoint is not None and os.path.exists(checkpoint):

@@ -14,7 +14,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from coba_child import coba  # noqa: E402
+from coba_child import POP, SPIKES, coba  # noqa: E402
 
 from neuro import distributed, network  # noqa: E402
 from neuro.modulators import astro_modulation, coverage_map  # noqa: E402
@@ -26,25 +26,25 @@ if __name__ == "__main__":
     net, state = coba(N)
     rng = np.random.default_rng(3)
     overlap = (rng.random((6, N)) < 0.2) * rng.uniform(0.5, 1.5, (6, N))
-    mods = {"zones": astro_modulation("ei", 50, N, tau_c=20.0, dt=0.1, kappa_th=0.4,
+    mods = {"zones": astro_modulation(POP, 50, N, tau_c=20.0, dt=0.1, kappa_th=0.4,
                                       kappa_g=0.5, drive_scale=100.0),
-            "web": astro_modulation("ei", coverage_map(overlap), tau_c=50.0, dt=0.1,
+            "web": astro_modulation(POP, coverage_map(overlap), tau_c=50.0, dt=0.1,
                                     kappa_th=-0.2, drive_scale=100.0)}
     net = network.network(net.populations, net.projections, mods)
     state = state._replace(modulators={n: m.init_state(net, (), jnp.float64)
                                        for n, m in mods.items()})
     xs = jnp.zeros((STEPS, 0))
-    plain = simulate(net, state, xs, monitors=("spikes.ei",))
+    plain = simulate(net, state, xs, monitors=(SPIKES,))
     bare = simulate(network.network(net.populations, net.projections), state._replace(
-        modulators={}), xs, monitors=("spikes.ei",))
-    ref = np.asarray(plain.records["spikes.ei"])
+        modulators={}), xs, monitors=(SPIKES,))
+    ref = np.asarray(plain.records[SPIKES])
     out = {"spikes": int(ref.sum()), "astro_changes_spikes": bool(
-        not np.array_equal(ref, np.asarray(bare.records["spikes.ei"])))}
+        not np.array_equal(ref, np.asarray(bare.records[SPIKES])))}
     for d in map(int, sys.argv[1:]):
         pnet = distributed.partition(net, distributed.mesh(d))
         res = distributed.simulate(pnet, distributed.shard_state(pnet, state), xs,
-                                   monitors=("spikes.ei",))
-        got = np.asarray(res.records["spikes.ei"])
+                                   monitors=(SPIKES,))
+        got = np.asarray(res.records[SPIKES])
         final = distributed.gather_state(pnet, res.state)
         diff = max(float(np.max(np.abs(final.modulators[n] - np.asarray(
             plain.state.modulators[n])))) for n in mods)

@@ -15,7 +15,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from coba_child import coba  # noqa: E402
+from coba_child import POP, SPIKES, coba  # noqa: E402
 from train_child import losses  # noqa: E402
 
 from neuro import distributed  # noqa: E402
@@ -27,18 +27,18 @@ if __name__ == "__main__":
     net, state = coba(400)
     xs = jnp.zeros((steps, 0))
     with jax.default_device(jax.local_devices()[0]):
-        ref = np.asarray(simulate(net, state, xs, monitors=("spikes.ei",)).records["spikes.ei"])
+        ref = np.asarray(simulate(net, state, xs, monitors=(SPIKES,)).records[SPIKES])
     mesh = distributed.mesh()  # every device of both processes
     pnet = distributed.partition(net, mesh)
     res = distributed.simulate(pnet, distributed.shard_state(pnet, state), xs,
-                               monitors=("spikes.ei",), chunk=steps // 2)
-    got = np.asarray(res.records["spikes.ei"])
+                               monitors=(SPIKES,), chunk=steps // 2)
+    got = np.asarray(res.records[SPIKES])
     out = {"processes": jax.process_count(), "devices": len(jax.devices()),
            "local_devices": len(jax.local_devices()), "spikes": int(ref.sum()),
            "identical": bool(np.array_equal(got, ref))}
     final = distributed.gather_state(pnet, res.state)
-    out["v_equal"] = bool(np.array_equal(final.neurons["ei"].v, np.asarray(
-        simulate(net, state, xs).state.neurons["ei"].v)))
+    out["v_equal"] = bool(np.array_equal(final.neurons[POP].v, np.asarray(
+        simulate(net, state, xs).state.neurons[POP].v)))
     with jax.default_device(jax.local_devices()[0]):
         ref_losses = losses(None, steps=3)[0]
     out["train_losses"] = losses(distributed.mesh({"batch": 4}), steps=3)[0]

@@ -25,6 +25,17 @@ def test_coba_spikes_identical_at_1000_neurons(child):
         assert out[d]["identical"], out[d]
 
 
+@pytest.mark.slow
+def test_auryn_coba_exchanges_every_8_steps(child):
+    """Auryn's COBA has 0.8 ms synaptic delay: 7 extra steps, spikes travel once per 8 steps."""
+    out = child("coba_child.py", "4", "8", "--neurons", "400", "--steps", "10000", "--variant",
+                "auryn")
+    for d in ("4", "8"):
+        assert out[d]["identical"] and out[d]["interval"] == 8, out[d]
+        words = -(-400 // int(d) // 32)
+        assert out[d]["hlo"] == {"all-gather": 8 * 4 * words * int(d)}  # 8 steps in one
+
+
 def _check(result, d):
     assert result["interval"] == 3  # 1 + the smallest extra delay (2) between populations
     for key in SPIKES:
