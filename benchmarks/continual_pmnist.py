@@ -12,7 +12,9 @@ GPM-rule SVD 90.0 / -2.1.
 ``--compare REV`` also runs this benchmark of git revision ``REV`` (e.g. ``dbe7d37``, the
 spiking MLP before it became a Network) in a subprocess at the same time, from a temporary
 ``git worktree``, and prints before/after side by side (both runs share the machine).
-``--peak-memory`` reports the peak resident memory of this process.
+Every method's line reports the peak resident memory of the process so far. ``--backends`` only
+times one training step of the rate-domain DSR backward against per-step back-propagation
+through ``dsr_lif``.
 
     python benchmarks/continual_pmnist.py [--methods hlop finetune gpm ewc] [--epochs 5]
         [--tasks 10] [--hidden 800 800] [--compare dbe7d37] [--out results.json]
@@ -52,11 +54,46 @@ def _start_old(rev: str, args: argparse.Namespace, tmp: Path) -> subprocess.Pope
             target.symlink_to(tree / sub)
     cmd = [sys.executable, str(tree / "benchmarks" / "continual_pmnist.py"), "--methods",
            *args.methods, "--data", args.data, "--tasks", str(args.tasks), "--epochs",
-           str(args.epochs), "--hidden", *map(str, args.hidden), "--seed", str(args.seed), "--out", str(tmp / "before.json")]
+           str(args.epochs), "--hidden", *map(str, args.hidden), "--seed", str(args.seed),
+           "--out", str(tmp / "before.json")]
     print(f"# revision {rev}: partial results in {tmp / 'before.json'}", flush=True)
     env = {**os.environ, "PYTHONPATH": str(link_root)}
     return subprocess.Popen(cmd, cwd=str(tmp), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
+
+
+def time_backends(hidden: list[int], batch: int = 64, steps: int = 20, repeats: int = 10) -> dict:
+    """Seconds per training step (loss and gradient, jitted) of the spiking MLP Network with the
+    rate-domain DSR backward (forward: one Network run) and with per-step back-propagation
+    through ``dsr_lif`` (the reference formulation), same weights and batch."""
+    from functools import partial
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from neuro._pytree import value_and_grad
+    from neuro.models import spiking_mlp as smlp
+
+    net = smlp.spiking_mlp((784, *hidden, 10), seed=0)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(batch, 784)), jnp.float32)
+    y = jnp.asarray(np.arange(batch) % 10, jnp.int32)
+    fns = {
+        "rate-domain (Network forward)": jax.jit(lambda n: value_and_grad(
+            partial(smlp.loss, timesteps=steps), has_aux=True)(n, (x, y), None)),
+        "per-step dsr_lif backprop": jax.jit(jax.value_and_grad(
+            lambda n: smlp.reference_loss(n, x, y, timesteps=steps))),
+    }
+    out = {}
+    for name, fn in fns.items():
+        jax.block_until_ready(fn(net))
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            r = fn(net)
+        jax.block_until_ready(r)
+        out[name] = (time.perf_counter() - t0) / repeats
+    return out
 
 
 def main() -> None:
@@ -72,7 +109,16 @@ def main() -> None:
     ap.add_argument("--compare", default=None, metavar="REV",
                     help="also run the benchmark of git revision REV, concurrently")
     ap.add_argument("--out", default=None, help="JSON file for all results (written after each)")
+    ap.add_argument("--backends", action="store_true",
+                    help="only time one training step of the two DSR backward formulations")
     args = ap.parse_args()
+    if args.backends:
+        times = time_backends(args.hidden)
+        base = times["rate-domain (Network forward)"]
+        for name, sec in times.items():
+            print(f"{name:32s} {1e3 * sec:8.1f} ms/step  (x{sec / base:.2f})")
+        print(json.dumps(times))
+        return
 
     old = None
     tmp = None
@@ -118,6 +164,7 @@ def main() -> None:
         lines = [ln for ln in out.strip().splitlines() if ln.startswith("{")]
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                         str(tmp / "tree")], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
         if old.returncode or not lines:
             print(f"# revision {args.compare} failed (exit {old.returncode})")
         else:

@@ -20,8 +20,8 @@ g_I,0 ~ N(20, 12) unclipped; CUBA V_0 ~ U(V_reset, V_th), g_0 = 0), ``"brainpy"`
 ANNarchy benchmark: constant drive I = 20 mV, V_0 ~ N(-55, 5), g_0 = 0) and ``"auryn"`` (COBA
 only: the network of Auryn's ``sim_coba_benchmark``, Zenke & Gerstner 2014: dg_E = 0.4,
 dg_I = 5.1, I = 20 mV, V_0 = -60 mV, forward Euler for V, V clamped for the 50 steps after a
-spike, spikes arrive 0.8 ms = 8 steps after they are emitted; connection probability 0.02 at
-N = 4000, in-degree 80 at any N).
+spike, a 0.8 ms axonal delay: a spike of step s is transmitted at the end of step s + 8 and first
+acts on V in step s + 9; connection probability 0.02 at N = 4000, in-degree 80 at any N).
 
 The network (:func:`ei_network`) is one population ``"n"`` of :func:`neuro.neurons.conductance_lif`
 (``reversal=()`` for CUBA) with exponential synapses (:mod:`neuro.synapses`) and one recurrent
@@ -50,8 +50,14 @@ Run it with the package's loop, e.g. with the per-step activity monitor of :func
     result = neuro.run.simulate(net, state, n_steps=10000, monitors=monitor(net, record=100))
     result.records["spikes"], result.records["events"], result.records["raster"]
 
-XLA's intra-op thread pool makes this loop ~2x *slower* (tiny tensors, many hand-offs):
-``neuro simulate`` and ``benchmarks/coba.py`` start JAX with one thread
+Performance (``benchmarks/coba.py``, XLA:CPU, one thread, f32, BrainPy variant, CPU seconds per
+biological second on a heavily loaded shared 2-core machine): N = 4,000: 0.140 (the pre-network
+code of dbe7d37: 0.171; Brian2 cpp_standalone: 0.361); N = 40,000: 1.86 (dbe7d37: 2.12). The
+recurrent events go through the native kernel of :mod:`neuro.projections._native` (Numba; the
+pure-JAX forward otherwise). Where a step goes (N = 4,000 / 40,000, us per step): the population
+(neuron update, trace decay, loop) 9 / 90-100, the projection 4 / 60, the activity monitor
+1.5 / 20-30. XLA's intra-op thread pool makes this loop ~2x *slower* (tiny tensors, many
+hand-offs): ``neuro simulate`` and ``benchmarks/coba.py`` start JAX with one thread
 (:func:`neuro.cli.simulate.limit_cpu_threads`).
 """
 
@@ -65,11 +71,13 @@ import numpy as np
 
 from neuro import neurons, projections, synapses
 from neuro.network import Network, NetworkState, network, population
+from neuro.projections.procedural import procedural
 from neuro.validation import check_choice, check_finite, check_positive
 
 Array = jax.Array
 KINDS = ("coba", "cuba")
 VARIANTS = ("standard", "brainpy", "auryn")
+CONNECTIVITIES = ("table", "procedural")
 METHODS = ("exp_euler", "euler")
 IN_DEGREE = 80
 MAX_DENSE = 10000  # the dense reference backend holds 2 N^2 weights
@@ -109,6 +117,7 @@ def ei_network(
     in_degree: float = IN_DEGREE,
     spikes_per_round: int | None = None,
     conn: projections.Connectivity | None = None,
+    connectivity: str = "table",
     v0: Any = None,
     dtype: Any = None,
     **overrides: float,
@@ -120,8 +129,12 @@ def ei_network(
     and delay (module docstring). ``method``: ``"exp_euler"`` (default) or ``"euler"``.
     ``backend``: ``"event"`` or the ``"dense"`` reference (``n <= 10000``). ``conn`` / ``v0``
     override the sampled connectivity / initial potentials (to load one network into several
-    simulators). ``overrides``: any key of ``DEFAULTS[kind]``. Connectivity is sampled with NumPy
-    from ``seed``; the initial state with ``seed + 1``.
+    simulators). ``connectivity="procedural"`` regenerates the synapses from ``seed`` every step
+    instead of storing them (:mod:`neuro.projections.procedural`: exactly ``round(in_degree)``
+    synapses per source with uniformly drawn targets, so the mean in-degree is ``in_degree``;
+    memory O(N) instead of O(N in_degree); event backend only). ``overrides``: any key of
+    ``DEFAULTS[kind]``. Connectivity is sampled with NumPy from ``seed``; the initial state with
+    ``seed + 1``.
     """
     check_choice("kind", kind, KINDS)
     check_choice("variant", variant, VARIANTS)
@@ -131,6 +144,10 @@ def ei_network(
         method = AURYN["method"] if variant == "auryn" else "exp_euler"
     check_choice("method", method, METHODS)
     check_choice("backend", backend, projections.BACKENDS)
+    check_choice("connectivity", connectivity, CONNECTIVITIES)
+    if connectivity == "procedural" and (backend != "event" or conn is not None):
+        raise ValueError("connectivity='procedural' generates its synapses: it needs "
+                         "backend='event' and no conn")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
         raise ValueError(f"n (number of neurons) must be an integer >= 2; got {n!r}")
     n = int(n)
@@ -165,7 +182,9 @@ def ei_network(
     check_finite("drive", drive)
     dtype = jnp.zeros(0, dtype=dtype if dtype is not None else float).dtype
 
-    if conn is None:
+    if connectivity == "procedural":
+        pass
+    elif conn is None:
         conn = projections.excitatory_inhibitory(
             projections.fixed_probability, seed, n_exc, n - n_exc, p["w_exc"], p["w_inh"],
             in_degree / n, dtype=dtype)
@@ -190,10 +209,19 @@ def ei_network(
                                          method=method, dtype=dtype)
         synapse = synapses.current_synapse(tau, dt=dt)
     delay = 0
-    if variant == "auryn":  # 0.8 ms from spike to arrival; the network's minimum is one step
-        delay = max(int(round(AURYN["delay_ms"] / dt)) - 1, 0)
-    proj = projections.sparse(POPULATION, POPULATION, conn, backend=backend, delay=delay,
-                              spikes_per_round=spikes_per_round, dtype=dtype)
+    if variant == "auryn":
+        # Auryn transmits a spike of step s at the end of step s + 8 (MINDELAY): it first acts
+        # on V in step s + 9, i.e. 8 steps beyond the network's one-step minimum
+        delay = int(round(AURYN["delay_ms"] / dt))
+    if connectivity == "procedural":
+        is_inh = np.arange(n) >= n_exc
+        proj = procedural(POPULATION, POPULATION, n, n, max(int(round(in_degree)), 1),
+                          weights=np.where(is_inh, p["w_inh"], p["w_exc"]),
+                          source_channels=is_inh.astype(np.int64), n_channels=2, seed=seed,
+                          delay=delay, spikes_per_round=spikes_per_round, dtype=dtype)
+    else:
+        proj = projections.sparse(POPULATION, POPULATION, conn, backend=backend, delay=delay,
+                                  spikes_per_round=spikes_per_round, dtype=dtype)
     net = network({POPULATION: population(neuron, n, synapse=synapse)}, {PROJECTION: proj})
     return net, initial_state(net, kind, variant, seed + 1, v0=v0)
 
@@ -240,7 +268,8 @@ def cuba_network(n: int = 4000, **kwargs: Any) -> tuple[Network, NetworkState]:
 
 
 def connectivity(net: Network) -> projections.Connectivity:
-    """The recurrent E/I connectivity table of an :func:`ei_network` (host NumPy)."""
+    """The recurrent E/I connectivity table of an :func:`ei_network` (host NumPy; a procedural
+    projection materialises its synapses)."""
     return net.projections[PROJECTION].connectivity()
 
 
@@ -254,7 +283,10 @@ class Activity:
         self.degrees = np.asarray(degrees, dtype=np.int32)
         self.record = int(record)
         self.population = population
-        self._key = (population, self.record, self.degrees.tobytes())
+        self.uniform = bool(self.degrees.size) and bool(np.all(self.degrees == self.degrees[0]))
+        key = (self.degrees.size, int(self.degrees[0])) if self.uniform else \
+            self.degrees.tobytes()
+        self._key = (population, self.record, key)
 
     def __hash__(self) -> int:
         return hash(self._key)
@@ -264,8 +296,10 @@ class Activity:
 
     def __call__(self, outputs: dict) -> dict:
         fired = outputs["spikes"][self.population] != 0
-        out = {"spikes": jnp.sum(fired, axis=-1, dtype=jnp.int32),
-               "events": jnp.sum(jnp.where(fired, self.degrees, 0), axis=-1, dtype=jnp.int32)}
+        spikes = jnp.sum(fired, axis=-1, dtype=jnp.int32)
+        events = spikes * int(self.degrees[0]) if self.uniform else \
+            jnp.sum(jnp.where(fired, self.degrees, 0), axis=-1, dtype=jnp.int32)
+        out = {"spikes": spikes, "events": events}
         if self.record:
             out["raster"] = fired[..., : self.record]
         return out
@@ -281,7 +315,10 @@ def monitor(net: Network, record: int = 0) -> Activity:
     degrees = np.zeros(n, np.int32)
     for proj in net.projections.values():
         if proj.source == POPULATION:
-            degrees += proj.connectivity().degrees().astype(np.int32)
+            if hasattr(proj, "out_degree"):  # procedural: a fixed out-degree, nothing stored
+                degrees += proj.out_degree
+            else:
+                degrees += proj.connectivity().degrees().astype(np.int32)
     return Activity(degrees, int(record))
 
 

@@ -156,6 +156,11 @@ def lyapunov_spectrum(
         raise ValueError(f"inputs must be longer than burn_in={burn_in}; got {total} steps")
     key = jax.random.PRNGKey(0) if key is None else key
     final, logs = _spectrum_core(f, params, state0, inputs, key, k, burn_in)
+    return _result(logs, dt, num_records, final)
+
+
+def _result(logs: Any, dt: float, num_records: int, final: Any) -> LyapunovResult:
+    """Exponents (sorted, decreasing) and running estimates from the per-step ``log R_ii``."""
     logs = np.asarray(logs, dtype=np.float64)
     steps = logs.shape[0]
     cum = np.cumsum(logs, axis=0)
@@ -223,7 +228,8 @@ def smoothed(net: Any, *, population: str | None = None, beta: float = 4.0) -> S
         u_t     = a (u_{t-1} - (V_th - V_reset) s_{t-1}) + (1 - a) R I_t(s_{t-1}, x_t)
 
     ``I_t`` is what the network's projections deliver with ``s_{t-1}`` as the presynaptic
-    activity (graded values; dense projections are exact). Supported: one population of
+    activity (graded values: dense projections, and sparse ones evaluated by their dense backend,
+    are exact). Supported: one population of
     :func:`neuro.neurons.lif` (soft or no reset, no refractoriness, no MPR), delta synapses, no
     delays, no modulators (the state is then exactly ``u``); anything else raises.
     """
@@ -259,8 +265,14 @@ def smoothed_step(m: Smoothed, u: jax.Array, x: Any) -> jax.Array:
     n = m.neuron
     s = m.spikes(u)
     v = u - (n.v_th - n.v_reset) * s if n.reset == "soft" else u
+    # The presynaptic values are graded here, but a spiking population promises binary spikes to
+    # its projections (the event-driven Sparse backend then skips the value product): evaluate
+    # sparse projections by their dense backend, exact for any value.
+    projections = {name: replace(q, backend="dense") if getattr(q, "backend", None) == "event"
+                   else q for name, q in net.projections.items()}
     free = replace(net, populations={p: replace(net.populations[p],
-                                                neuron=replace(n, reset="none"))})
+                                                neuron=replace(n, reset="none"))},
+                   projections=projections)
     state = net.init_state(u.shape[:-1], dtype=u.dtype)
     state = state._replace(neurons={p: state.neurons[p]._replace(v=v)}, z={p: s})
     new, _ = free.step(state, x)
@@ -512,11 +524,4 @@ def network_spectrum(net: Any, inputs: Any, *, jacobian: str, k: int = 1, dt: fl
         raise ValueError(f"burn_in must be an int in [0, {total}); got {burn_in!r}")
     key = jax.random.PRNGKey(0) if key is None else key
     final, logs = _network_spectrum_core(net_map, state0, inputs, key, k, burn_in)
-    logs = np.asarray(logs, np.float64)
-    steps = logs.shape[0]
-    cum = np.cumsum(logs, axis=0)
-    exps = cum[-1] / (steps * dt)
-    order = np.argsort(-exps, kind="stable")
-    idx = np.unique(np.linspace(1, steps, min(num_records, steps)).astype(int))
-    running = cum[idx - 1] / (idx[:, None] * dt)
-    return LyapunovResult(exps[order], running[:, order], idx * dt, final)
+    return _result(logs, dt, num_records, final)

@@ -41,14 +41,15 @@ reverse loop (``T`` small matmuls plus a ``[N, N]`` accumulator per step). ``dX`
 only when the inputs need a gradient (XLA removes it otherwise). The residuals kept per step are
 the neuron state before the step, ``z_{t-1}`` and ``I_t``.
 
-Event-driven products (``events=True``): inputs ``X`` (e.g. 5 % dense spikes) and spikes
+Event-driven products (``backend="fused-event"``, ``events=True`` below): inputs ``X`` (e.g. 5 %
+dense spikes) and spikes
 ``Z_prev`` are mostly zero, so ``X W_in``, ``X^T Delta`` and ``Z_prev^T Delta`` are computed by
 Numba kernels (through ``brainevent.numba_kernel``, an XLA FFI call) that visit only the non-zero
 entries: a row of the result adds the weight rows of the active inputs, ``sum_k x_rk W_k``. The
 kernels use the values of ``X`` (not just their sign), so the result is the same product for any
 input; it is only faster when the input is sparse. Without Numba (or off CPU) the dense products
 are used. These kernels have no autodiff or batching rules of their own: they run only inside
-this layer's forward and backward passes (so ``jax.vmap`` over the layer needs ``events=False``).
+this layer's forward and backward passes (so ``jax.vmap`` over a run needs ``backend="fused"`` or ``"xla"``).
 
 The result equals plain autodiff of the same scan up to float rounding
 (tests/models/test_rsnn.py checks it).

@@ -26,8 +26,8 @@ Schedule of one step ``t`` (Brian2's order; every part sees the same values):
 6. **readouts** read the spikes ``z_t`` of their source population.
 
 Outputs have the same keys for every network: ``{"spikes": {pop: z_t}, "v": {pop: membrane},
-"readout": {name: y_t}}`` (the monitors of :func:`neuro.run.simulate` select among them, e.g.
-``"spikes"`` or ``"spikes.e"``).
+"readout": {name: y_t}, "modulators": {name: state_t}}`` (the monitors of
+:func:`neuro.run.simulate` select among them, e.g. ``"spikes"`` or ``"spikes.e"``).
 
 Inputs: ``inputs={"x": n}`` names the external inputs and their sizes; ``x`` passed to ``step`` is
 an array when there is one input, a dict by name otherwise. Leading (batch) axes are free:
@@ -50,7 +50,7 @@ from neuro.synapses.exponential import channel_drive
 from neuro.validation import ArgumentTypeError, ConfigError, check_input_shapes, check_memory
 
 Array = jax.Array
-OUTPUT_KEYS = ("spikes", "v", "readout")
+OUTPUT_KEYS = ("spikes", "v", "readout", "modulators")
 
 
 @pytree_dataclass
@@ -300,7 +300,7 @@ class Network:
         for name, readout in self.readouts.items():
             readouts[name], ys[name] = readout.step(state.readouts[name], z[readout.source])
         new = NetworkState(neurons, synapses, z, proj_states, mod_states, readouts)
-        return new, {"spikes": z, "v": v, "readout": ys}
+        return new, {"spikes": z, "v": v, "readout": ys, "modulators": mod_states}
 
 
 def network(

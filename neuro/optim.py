@@ -356,15 +356,20 @@ def map_state(opt_state: Any, cls: type, fn: Callable[[Any], Any]) -> Any:
     return out
 
 
+def find_state(opt_state: Any, cls: type) -> Any:
+    """The first ``cls`` node of an optimiser state (see :func:`map_state`)."""
+    found = []
+    map_state(opt_state, cls, lambda s: found.append(s) or s)
+    return found[0]
+
+
 def _map_hlop(opt_state: Any, fn: Callable[[HLOPState], HLOPState]) -> Any:
     return map_state(opt_state, HLOPState, fn)
 
 
 def hlop_circuits(opt_state: Any) -> dict:
     """The lateral circuits inside an optimiser state that contains an :func:`hlop` state."""
-    out = []
-    _map_hlop(opt_state, lambda s: out.append(s.circuits) or s)
-    return out[0]
+    return find_state(opt_state, HLOPState).circuits
 
 
 def hlop_add(opt_state: Any, net: Any, rows: Mapping[str, int],

@@ -36,6 +36,13 @@ available: the pipeline below is the project design of lnp.md §5, with these ch
    plus a stability penalty ``c_pos max(0, lambda_max) + c_edge max(0, -lambda_max - eps)``
    that rejects chaos and rewards the edge of stability.
 
+Parts the paper leaves open, as explicit options of :func:`lnp` (project design; the defaults
+are the rule as written above): ``max_gain`` caps the ``1/p`` rescaling of every sampling pass
+(``w_ij <- w_ij min(1/p_ij, max_gain)``; ``1`` = keep the sampled synapses at their dense
+weights), ``spectral_radius`` renormalises the final weights to a radius (``"dense"``: the dense
+network's) before step 7, ``node_score`` and ``mix`` change the ranking of step 4 and the
+sampling scores of step 3. Measured effects: ``benchmarks/pruning.py`` (methods ``lnp-*``).
+
 Targets: ``node_fraction`` of neurons removed, synapse *density* (non-zeros / (n (n-1))) reduced by
 ``synapse_fraction`` relative to the dense network (so "50 % synapse sparsity" is 50 % of the
 dense density among the kept neurons). The readout is never pruned and never counted.
@@ -350,12 +357,21 @@ def keep_probabilities(scores: np.ndarray, target: int) -> np.ndarray:
 
 
 def sample_synapses(rng: np.random.Generator, w: np.ndarray, scores: np.ndarray,
-                    target: int) -> tuple[np.ndarray, np.ndarray]:
+                    target: int, *, max_gain: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Keep synapse ``ij`` with probability ``p_ij`` (:func:`keep_probabilities`) and rescale it by
-    ``1/p_ij``; return the new weights and ``p``. ``E[w_new] = w``."""
+    ``min(1/p_ij, max_gain)``; return the new weights and ``p``. ``max_gain=None`` (the rule as
+    specified): ``E[w_new] = w``; a cap trades that unbiasedness for bounded amplification of
+    the rarely kept synapses (``max_gain=1``: no rescaling)."""
+    if max_gain is not None:
+        check_positive("max_gain", max_gain)
+        if max_gain < 1.0:
+            raise ValueError(f"max_gain must be >= 1 (1 = no rescaling); got {max_gain!r}")
     p = keep_probabilities(scores, int(target))
     kept = rng.random(w.shape) < p
-    w_new = np.where(kept, np.asarray(w, np.float64) / np.where(p > 0, p, 1.0), 0.0)
+    gain = 1.0 / np.where(p > 0, p, 1.0)
+    if max_gain is not None:
+        gain = np.minimum(gain, max_gain)
+    w_new = np.where(kept, np.asarray(w, np.float64) * gain, 0.0)
     return w_new, p
 
 
@@ -609,7 +625,8 @@ class PruneResult(NamedTuple):
 def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
         synapse_fraction: float = 0.5, probe_steps: int = 1000, sigma: float = 1.0,
         trials: int = 12, tune: bool = True, betweenness_sources: int | None = 64,
-        mix: float = 0.0, node_score: str = "betweenness",
+        mix: float = 0.0, node_score: str = "betweenness", max_gain: float | None = None,
+        spectral_radius: float | str | None = None,
         objective: Callable[[Network], float] | None = None, projection: str | None = None,
         linearisation: str = "rate", jacobian: str = "smoothed") -> PruneResult:
     """Lyapunov Noise Pruning of an untrained network (module docstring, steps 1-7).
@@ -625,8 +642,23 @@ def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
     stability term when it applies and uses ``jacobian`` otherwise.
     ``node_score="betweenness-rate"`` (a project variant, not the paper's) ranks neurons by
     betweenness times their rate under the noise probe, still before any training; ``mix`` is
-    the defensive mixture of :func:`mixed_scores` (0 = the rule as specified)."""
+    the defensive mixture of :func:`mixed_scores` (0 = the rule as specified).
+
+    Options for the parts the paper leaves open (project design; defaults = the rule as
+    specified): ``max_gain`` caps the ``1/p`` rescaling of each sampling pass of steps 3 and 6
+    (:func:`sample_synapses`; ``1`` = no rescaling; two passes can compound the cap);
+    ``spectral_radius`` rescales the final recurrent weights (after step 6, before the timescale
+    search) to this spectral radius, or to the dense network's with ``"dense"`` (the sampled
+    matrix's radius drifts with the kept neurons and the rescaling; the dense network's radius
+    is the designed operating point)."""
     check_positive("sigma", sigma)
+    if max_gain is not None and (not np.isfinite(max_gain) or max_gain < 1.0):
+        raise ValueError(f"max_gain must be None or a number >= 1 (1 = no rescaling); "
+                         f"got {max_gain!r}")
+    if spectral_radius is not None and spectral_radius != "dense" and not (
+            isinstance(spectral_radius, int | float) and spectral_radius > 0):
+        raise ValueError(f"spectral_radius must be None, 'dense' or a positive number; "
+                         f"got {spectral_radius!r}")
     if linearisation not in ("rate", "network"):
         raise ValueError(f"linearisation must be 'rate' or 'network'; got {linearisation!r}")
     if node_score not in ("betweenness", "betweenness-rate"):
@@ -653,7 +685,7 @@ def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
     # step 3: synapse dropout on the full network, to the target density
     target_full = int(round((1.0 - synapse_fraction) * np.count_nonzero(w)))
     score = lambda wm, cm, hm: mixed_scores(synapse_scores(wm, cm, hm), wm, mix)
-    w1, _ = sample_synapses(rng, w, score(w, c, h), target_full)
+    w1, _ = sample_synapses(rng, w, score(w, c, h), target_full, max_gain=max_gain)
     # step 4: keep the neurons of highest betweenness in the dropped-out graph
     keep = betweenness_keep(w1, n_keep, groups=sign, sources=betweenness_sources,
                             seed=seed % (2 ** 31),
@@ -661,16 +693,23 @@ def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
     # the kept neurons' synapses: the same rule on the dense subnetwork, to the target count
     ck, hk = c[np.ix_(keep, keep)], h[np.ix_(keep, keep)]
     wk = w[np.ix_(keep, keep)]
-    w2, _ = sample_synapses(rng, wk, score(wk, ck, hk), n_syn)
+    w2, _ = sample_synapses(rng, wk, score(wk, ck, hk), n_syn, max_gain=max_gain)
     # step 5: delocalise the leading eigenvectors
     ipr_dense = ipr(w)
     w3, added = delocalise(rng, w2, sign[keep], ipr_dense)
     # step 6: density matching (a second pass of the rule) when the added edges overshoot
     if np.count_nonzero(w3) > n_syn:
-        w3, _ = sample_synapses(rng, w3, score(w3, ck, hk), n_syn)
+        w3, _ = sample_synapses(rng, w3, score(w3, ck, hk), n_syn, max_gain=max_gain)
+    rho_sampled = spectral_radius_of(w3)
+    if spectral_radius is not None and rho_sampled > 0:
+        goal = spectral_radius_of(w) if spectral_radius == "dense" else float(spectral_radius)
+        w3 = w3 * (goal / rho_sampled)
     pruned = subnetwork(net, keep, w3, projection)
     info = {"ipr_dense": ipr_dense, "ipr_pruned": ipr(w3), "edges_added": added,
-            "linearisation": linearisation, "jacobian": jacobian, "jacobian_shrink": shrink}
+            "linearisation": linearisation, "jacobian": jacobian, "jacobian_shrink": shrink,
+            "radius_dense": spectral_radius_of(w), "radius_sampled": rho_sampled,
+            "radius_pruned": spectral_radius_of(w3),
+            "max_weight_gain": max_weight_gain(w, keep, w3)}
     if tune:
         ts = optimise_timescales(pruned, k_tune, trials=trials, objective=objective,
                                  jacobian=jacobian)
@@ -678,6 +717,20 @@ def lnp(net: Network, key: jax.Array, *, node_fraction: float = 0.5,
         info.update(tau_k=ts.k, tau_mean=ts.mean, tune_lambda_max=ts.lambda_max,
                     tune_loss=ts.loss)
     return PruneResult(pruned, keep, info)
+
+
+def spectral_radius_of(w: np.ndarray) -> float:
+    """Largest eigenvalue modulus of ``w``."""
+    return float(np.max(np.abs(eigenvalues(w)))) if w.size else 0.0
+
+
+def max_weight_gain(w: np.ndarray, keep: np.ndarray, w_pruned: np.ndarray) -> float:
+    """Largest ``|w_pruned_ij| / |w_ij|`` over the kept synapses that exist in the dense ``w``
+    (the amplification left by the ``1/p`` rescaling; an edge that step 5 re-adds where the dense
+    network had a weaker synapse counts too, so ``max_gain=1`` can report slightly above 1)."""
+    sub = np.asarray(w, np.float64)[np.ix_(keep, keep)]
+    both = (sub != 0) & (np.asarray(w_pruned) != 0)
+    return float(np.max(np.abs(w_pruned[both] / sub[both]))) if both.any() else 0.0
 
 
 def _trim_to(w: np.ndarray, n_syn: int, order_score: np.ndarray) -> np.ndarray:

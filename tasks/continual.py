@@ -64,6 +64,7 @@ from neuro.optim import (
     empirical_fisher,
     ewc_proximal,
     ewc_state,
+    find_state,
     gpm_update_basis,
     hlop,
     hlop_add,
@@ -551,12 +552,6 @@ class NetworkRunConfig:
             raise ValueError(f"momentum must lie in [0, 1); got {self.momentum}")
 
 
-def _find(opt_state: Any, cls: type) -> Any:
-    found = []
-    map_state(opt_state, cls, lambda s: found.append(s) or s)
-    return found[0]
-
-
 def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig, *,
                        progress: bool = False, return_network: bool = False) -> dict[str, Any]:
     """Continual learning of any Network on ``tasks`` (a sequence of :class:`Task`).
@@ -623,7 +618,7 @@ def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig,
         for j in range(t + 1):
             acc[t, j] = _accuracy(trainer, net, tasks[j], key)
         if rc.method == "hlop":
-            keep = _find(hlop_merge(opt_state), HLOPState)
+            keep = find_state(hlop_merge(opt_state), HLOPState)
         elif rc.method == "gpm":
             gpm = _gpm_network_step(trainer, net, task, rc, modules, thresholds, gpm, key, t)
     out = metrics.summary(acc, None)

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.signal
 
 from neuro._pytree import replace
 from neuro.dynamics import smoothed
@@ -152,17 +153,13 @@ def _records(net, state, inputs):
     return z, smoothed(net).pre_reset(rec[f"v.{pop}"], z)
 
 
-@functools.partial(jax.jit, static_argnames=("n_sub", "features", "tau_r"))
-def _features(net, state, x, n_sub: int, features: str, tau_r: float):
+@functools.partial(jax.jit, static_argnames=("n_sub", "features"))
+def _features(net, state, x, n_sub: int, features: str):
     inputs = jnp.repeat(x, n_sub, axis=0)
     spikes, u = _records(net, state, inputs)
-    if features == "potential":
-        feats = u
-    else:  # exponentially filtered spikes, tau_r in ms
-        decay = jnp.exp(-net.populations[_population(net)].neuron.dt / tau_r)
-        filt = lambda c, z: (decay * c + (1 - decay) * z,) * 2
-        feats = jax.lax.scan(filt, jnp.zeros_like(spikes[0]), spikes)[1]
-    return feats[n_sub - 1 :: n_sub], spikes.mean(0)
+    # features="filtered" filters the spikes after the run (network_features); here the raw ones
+    feats = u if features == "potential" else spikes
+    return feats, spikes.mean(0)
 
 
 def network_features(net, x: np.ndarray, *, n_sub: int = 1, features: str = "potential",
@@ -171,9 +168,12 @@ def network_features(net, x: np.ndarray, *, n_sub: int = 1, features: str = "pot
     [T, D], each held ``n_sub`` steps; return features [T, N] (pre-reset potentials, or filtered
     spikes) and mean spike counts per step [N]."""
     check_choice("features", features, ("potential", "filtered"))
-    feats, rates = _features(net, net.init_state(), jnp.asarray(x), n_sub, features,
-                             float(tau_r))
-    return np.asarray(feats, np.float64), np.asarray(rates)
+    feats, rates = _features(net, net.init_state(), jnp.asarray(x), n_sub, features)
+    feats = np.asarray(feats, np.float64)
+    if features == "filtered":  # c_t = d c_{t-1} + (1 - d) z_t, d = exp(-dt / tau_r) (ms)
+        decay = float(np.exp(-float(net.populations[_population(net)].neuron.dt) / tau_r))
+        feats = scipy.signal.lfilter([1.0 - decay], [1.0, -decay], feats, axis=0)
+    return feats[n_sub - 1 :: n_sub], np.asarray(rates)
 
 
 def ridge_fit(s: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:

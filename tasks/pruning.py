@@ -21,6 +21,10 @@ Protocol (lnp.md §5-§8, project settings):
   through the construction input (2,000 steps, 500 burn-in).
 * ``spectrum_w1``: Wasserstein distance between the eigenvalue moduli of the pruned and the
   dense recurrent weights.
+* Synapses kept (:func:`synapse_kept`): ``kept_of_dense`` (of the dense network's synapses) and
+  ``density`` / ``density_of_dense`` (among the kept neurons).
+* ``lnp-*`` methods (:data:`LNP_VARIANTS`) are LNP with one open part changed; the baselines
+  match the counts of the first LNP method given.
 """
 
 from __future__ import annotations
@@ -43,6 +47,18 @@ from neuro.tasks.data import load_dataset
 from neuro.validation import check_choice
 
 TASKS = ("lorenz", "rossler", "mackey-glass", "digits")
+#: LNP and its ablations: method name -> options of :func:`neuro.prune.lnp` (the parts of the
+#: method the paper leaves open; ``"lnp"`` is the rule as specified in :mod:`neuro.prune`).
+LNP_VARIANTS: dict[str, dict[str, Any]] = {
+    "lnp": {},
+    "lnp-network": {"linearisation": "network"},  # whole-state linearisation
+    "lnp-unscaled": {"max_gain": 1.0},  # no 1/p rescaling of the kept synapses
+    "lnp-capped": {"max_gain": 2.0},  # 1/p rescaling capped at x2 per sampling pass
+    "lnp-radius": {"spectral_radius": "dense"},  # weights renormalised to the dense radius
+    "lnp-rate": {"node_score": "betweenness-rate"},  # betweenness x noise-driven rate
+    "lnp-unscaled-rate": {"max_gain": 1.0, "node_score": "betweenness-rate"},
+}
+METHODS = (*LNP_VARIANTS, "activity", "random", "magnitude", "none")
 INPUT_SCALE = 3.0
 RADIUS = 20.0
 
@@ -125,14 +141,13 @@ def prune(method: str, dense: Network, seed: int, *, node_fraction: float = 0.5,
           rates: np.ndarray | None = None, trials: int = 12) -> P.PruneResult:
     """Prune ``dense`` by ``method`` (``rates`` needed for ``activity``; ``counts`` = (neurons,
     synapses) to match, default :func:`neuro.prune.targets`)."""
-    check_choice("method", method, P.METHODS)
+    check_choice("method", method, METHODS)
     n_keep, n_syn = counts or P.targets(dense, node_fraction, synapse_fraction)
     if method == "none":
         return P.PruneResult(dense, np.arange(dense.num_neurons()), {})
-    if method in ("lnp", "lnp-network"):  # the rate model, or the whole-state linearisation
+    if method in LNP_VARIANTS:
         return P.lnp(dense, jax.random.PRNGKey(seed), node_fraction=node_fraction,
-                     synapse_fraction=synapse_fraction, trials=trials,
-                     linearisation="rate" if method == "lnp" else "network")
+                     synapse_fraction=synapse_fraction, trials=trials, **LNP_VARIANTS[method])
     if method == "activity":
         if rates is None:
             raise ValueError("activity pruning needs the dense network's rates on the task")
@@ -163,17 +178,18 @@ def run_experiment(*, seeds=(0, 1, 2), n: int = 500, tasks=TASKS,
             score, rates = evaluate_task(dense, None, task, seed, n, scale=scale, cache=cache)
             dense_rates[task] = rates
             rows.append(dict(seed=seed, method="dense", task=task, neurons=dense.num_neurons(),
-                             synapses=dense.num_synapses(), lambda_max=lam_dense, score=score,
-                             spectrum_w1=0.0, seconds=time.time() - t0))
+                             synapses=dense.num_synapses(),
+                             **synapse_kept(dense.num_neurons(), dense.num_synapses(), dense),
+                             lambda_max=lam_dense, score=score, spectrum_w1=0.0,
+                             seconds=time.time() - t0))
             bar.update()
         counts = None
         pruned: dict[str, P.PruneResult] = {}
-        if "lnp" in methods:
-            t0 = time.time()
-            pruned["lnp"] = prune("lnp", dense, seed, node_fraction=node_fraction,
+        first = next((m for m in methods if m in LNP_VARIANTS), None)
+        if first is not None:  # the baselines match the first LNP variant's counts
+            pruned[first] = prune(first, dense, seed, node_fraction=node_fraction,
                                   synapse_fraction=synapse_fraction, trials=trials)
-            pruned["lnp"].info["seconds"] = time.time() - t0
-            counts = (pruned["lnp"].net.num_neurons(), pruned["lnp"].net.num_synapses())
+            counts = (pruned[first].net.num_neurons(), pruned[first].net.num_synapses())
         for method in methods:
             for task in tasks:
                 t0 = time.time()
@@ -184,7 +200,8 @@ def run_experiment(*, seeds=(0, 1, 2), n: int = 500, tasks=TASKS,
                 else:
                     if method not in pruned:
                         pruned[method] = prune(method, dense, seed, node_fraction=node_fraction,
-                                               synapse_fraction=synapse_fraction, counts=counts)
+                                               synapse_fraction=synapse_fraction, counts=counts,
+                                               trials=trials)
                     res = pruned[method]
                 score, _ = evaluate_task(res.net, res.keep, task, seed, n, scale=scale,
                                          cache=cache)
@@ -194,23 +211,36 @@ def run_experiment(*, seeds=(0, 1, 2), n: int = 500, tasks=TASKS,
                                    P.spectrum_distance(P.recurrent_weights(dense),
                                                        P.recurrent_weights(res.net)))
                 lam, w1 = pruned[key]
-                rows.append(dict(seed=seed, method=method, task=task, neurons=res.net.num_neurons(),
-                                 synapses=res.net.num_synapses(), lambda_max=lam, score=score,
-                                 spectrum_w1=w1, seconds=time.time() - t0))
+                n_res, s_res = res.net.num_neurons(), res.net.num_synapses()
+                rows.append(dict(seed=seed, method=method, task=task, neurons=n_res,
+                                 synapses=s_res, **synapse_kept(n_res, s_res, dense),
+                                 lambda_max=lam, score=score, spectrum_w1=w1,
+                                 seconds=time.time() - t0))
                 bar.update()
     bar.close()
     return rows
+
+
+def synapse_kept(neurons: int, synapses: int, dense: Network) -> dict[str, float]:
+    """"Synapses kept" two ways: ``kept_of_dense`` = synapses / the dense network's synapses;
+    ``density`` = synapses / (n (n - 1)) among the kept neurons, and ``density_of_dense`` = that
+    density / the dense network's density (the recurrent projection only; readout excluded)."""
+    n0, s0 = dense.num_neurons(), dense.num_synapses()
+    dens = synapses / max(neurons * (neurons - 1), 1)
+    return {"kept_of_dense": synapses / s0, "density": dens,
+            "density_of_dense": dens / (s0 / max(n0 * (n0 - 1), 1))}
 
 
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean and standard deviation over seeds per (method, task)."""
     out = []
     keys = sorted({(r["method"], r["task"]) for r in rows},
-                  key=lambda k: (["dense", *P.METHODS].index(k[0]), TASKS.index(k[1])))
+                  key=lambda k: (["dense", *METHODS].index(k[0]), TASKS.index(k[1])))
     for method, task in keys:
         sel = [r for r in rows if r["method"] == method and r["task"] == task]
         agg = {"method": method, "task": task, "seeds": len(sel)}
-        for f in ("neurons", "synapses", "lambda_max", "score", "spectrum_w1"):
+        for f in ("neurons", "synapses", "kept_of_dense", "density", "density_of_dense",
+                  "lambda_max", "score", "spectrum_w1"):
             vals = np.array([r[f] for r in sel], float)
             agg[f] = float(vals.mean())
             agg[f + "_std"] = float(vals.std())
@@ -219,11 +249,14 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def format_table(summary: list[dict]) -> str:
-    lines = [f"{'method':10s} {'task':13s} {'neurons':>8s} {'synapses':>9s} {'lambda_max':>18s} "
-             f"{'score':>18s} {'W1(eig)':>14s}"]
+    """The summary as text; ``kept`` = synapses / dense synapses, ``density`` = density among the
+    kept neurons (``rel`` = relative to the dense network's density)."""
+    lines = [f"{'method':17s} {'task':12s} {'neurons':>7s} {'synapses':>8s} {'kept':>6s} "
+             f"{'density':>7s} {'rel':>5s} {'lambda_max':>17s} {'score':>17s} {'W1(eig)':>13s}"]
     for s in summary:
         lines.append(
-            f"{s['method']:10s} {s['task']:13s} {s['neurons']:8.0f} {s['synapses']:9.0f} "
+            f"{s['method']:17s} {s['task']:12s} {s['neurons']:7.0f} {s['synapses']:8.0f} "
+            f"{s['kept_of_dense']:6.3f} {s['density']:7.4f} {s['density_of_dense']:5.2f} "
             f"{s['lambda_max']:9.4f}+-{s['lambda_max_std']:.4f} "
             f"{s['score']:9.4f}+-{s['score_std']:.4f} "
             f"{s['spectrum_w1']:7.3f}+-{s['spectrum_w1_std']:.3f}")

@@ -107,7 +107,7 @@ def test_output_keys_are_the_same_for_every_network(key):
     for net in nets:
         x = jnp.zeros((3, 1, net.inputs[0][1]))
         _, out = net.step(net.init_state(1), x[0])
-        assert set(out) == {"spikes", "v", "readout"}
+        assert set(out) == {"spikes", "v", "readout", "modulators"}
 
 
 @pytree_dataclass

@@ -102,3 +102,24 @@ def test_smoothed_map_is_refused_where_it_does_not_exist():
         dynamics.network_spectrum(net, jnp.zeros((20, 3)), jacobian="smoothed", burn_in=5)
     with pytest.raises(ValueError, match="jacobian"):
         dynamics.network_spectrum(net, jnp.zeros((20, 3)), jacobian="exact", burn_in=5)
+
+
+def test_smoothed_spikes_are_graded_through_sparse_projections():
+    """In the smoothed map the spikes are graded: an event-driven Sparse projection must carry
+    their values (not treat them as binary) and equal its dense backend."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        w = rng.normal(0.0, 0.5, (20, 20)) * (rng.random((20, 20)) < 0.3)
+        conn = projections.from_dense(w)
+        w_in, x = rng.normal(size=(2, 20)), jnp.asarray(rng.normal(size=(40, 2)))
+        out = {}
+        for backend in ("event", "dense"):
+            net = network({"h": population(neurons.alif(thr=0.5, beta=0.2), 20)},
+                          {"in": projections.dense("x", "h", w_in),
+                           "rec": projections.sparse("h", "h", conn, backend=backend)},
+                          inputs={"x": 2})
+            smooth = dynamics.smoothed_network(net)
+            assert not smooth.populations["h"].neuron.binary
+            out[backend] = simulate(smooth, smooth.init_state(), x,
+                                    monitors=("v.h",)).records["v.h"]
+        np.testing.assert_allclose(out["event"], out["dense"], rtol=1e-10, atol=1e-12)

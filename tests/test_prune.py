@@ -10,6 +10,11 @@ from neuro import prune as P
 from neuro.models.hrsnn import hrsnn
 
 
+def _w_in(net):
+    """The input weights ``[N, D]`` of an HRSNN Network."""
+    return np.asarray(net.projections["in"].w).T
+
+
 def _stable_net(n=30, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(n, n)) * (rng.random((n, n)) < 0.3) / np.sqrt(0.3 * n)
@@ -114,7 +119,7 @@ def test_baselines_hit_counts_and_keep_readout_unpruned():
                 P.random_prune(net, np.random.default_rng(0), n_keep, n_syn),
                 P.magnitude_prune(net, n_keep, n_syn)):
         assert res.net.num_neurons() == n_keep and res.net.num_synapses() == n_syn
-        assert P.input_weights(res.net).shape == (n_keep, 2)
+        assert _w_in(res.net).shape == (n_keep, 2)
     ap = P.activity_prune(net, rates, n_keep, n_syn)
     np.testing.assert_array_equal(ap.keep, np.sort(np.argsort(-rates)[:n_keep]))
     w = P.recurrent_weights(net)
@@ -192,7 +197,7 @@ def test_subnetwork_and_timescales_of_a_network():
     sub = P.subnetwork(net, keep)
     np.testing.assert_array_equal(P.recurrent_weights(sub), P.recurrent_weights(net)[np.ix_(keep, keep)])
     np.testing.assert_array_equal(P.time_constants(sub), P.time_constants(net)[keep])
-    np.testing.assert_array_equal(P.input_weights(sub), P.input_weights(net)[keep])
+    np.testing.assert_array_equal(_w_in(sub), _w_in(net)[keep])
     z, u = P.potentials(sub, jnp.ones((10, 2)))
     assert z.shape == u.shape == (10, 6)
     with pytest.raises(ValueError, match="w_rec must have shape"):
@@ -201,3 +206,55 @@ def test_subnetwork_and_timescales_of_a_network():
     np.testing.assert_allclose(P.time_constants(P.with_tau(net, tau)), tau, rtol=1e-6)
     # Dale's law by construction: the first 80 % excitatory
     np.testing.assert_array_equal(P.dale_signs(net), np.where(np.arange(40) < 32, 1.0, -1.0))
+
+
+def test_sample_synapses_max_gain_caps_rescaling():
+    w, tau, gain = _stable_net(40)
+    scores = P.synapse_scores(w, P.noise_covariance(P.linearise(w, tau, gain)))
+    target = np.count_nonzero(w) // 3
+    a, p = P.sample_synapses(np.random.default_rng(0), w, scores, target)
+    b, _ = P.sample_synapses(np.random.default_rng(0), w, scores, target, max_gain=2.0)
+    kept = a != 0
+    np.testing.assert_array_equal(kept, b != 0)  # the same draw, only the rescaling differs
+    np.testing.assert_allclose(b[kept], w[kept] * np.minimum(1 / p[kept], 2.0))
+    assert (np.abs(a[kept] / w[kept])).max() > 2.0  # the uncapped rule amplifies more
+    c, _ = P.sample_synapses(np.random.default_rng(0), w, scores, target, max_gain=1.0)
+    np.testing.assert_array_equal(c[kept], w[kept])
+    with pytest.raises(ValueError, match="max_gain"):
+        P.sample_synapses(np.random.default_rng(0), w, scores, target, max_gain=0.5)
+
+
+def test_lnp_spectral_radius_and_max_gain_options():
+    net = hrsnn(jax.random.PRNGKey(1), 60, 2, radius=4.0, input_scale=2.0)
+    kw = dict(probe_steps=300, tune=False)
+    res = P.lnp(net, jax.random.PRNGKey(3), spectral_radius="dense", **kw)
+    rho = lambda m: np.abs(np.linalg.eigvals(m)).max()
+    assert rho(P.recurrent_weights(res.net)) == pytest.approx(rho(P.recurrent_weights(net)),
+                                                              rel=1e-4)
+    assert res.info["radius_pruned"] == pytest.approx(res.info["radius_dense"], rel=1e-6)
+    res = P.lnp(net, jax.random.PRNGKey(3), spectral_radius=1.5, max_gain=1.0, **kw)
+    assert rho(P.recurrent_weights(res.net)) == pytest.approx(1.5, rel=1e-4)
+    capped = P.lnp(net, jax.random.PRNGKey(3), max_gain=1.0, **kw)
+    assert capped.info["max_weight_gain"] == pytest.approx(1.0, rel=1e-5)
+    for bad in (dict(max_gain=0.5), dict(spectral_radius="sparse"), dict(spectral_radius=-1.0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            P.lnp(net, jax.random.PRNGKey(3), **bad, **kw)
+
+
+def test_experiment_variants_and_synapse_kept():
+    import inspect
+
+    from neuro.tasks import pruning as X
+
+    params = inspect.signature(P.lnp).parameters
+    for name, kw in X.LNP_VARIANTS.items():
+        assert name.startswith("lnp") and set(kw) <= set(params), name
+    net = hrsnn(jax.random.PRNGKey(0), 40, 1, p_conn=0.25)
+    s0 = net.num_synapses()
+    got = X.synapse_kept(20, s0 // 8, net)
+    assert got["kept_of_dense"] == pytest.approx((s0 // 8) / s0)
+    assert got["density"] == pytest.approx((s0 // 8) / (20 * 19))
+    # half the neurons at the dense density keep 20*19 / (40*39) of the synapses
+    same = X.synapse_kept(20, s0 * (20 * 19) / (40 * 39), net)
+    assert same["density_of_dense"] == pytest.approx(1.0)
+    assert same["kept_of_dense"] == pytest.approx(380 / 1560)

@@ -155,21 +155,16 @@ def _curves(ax: Any, by_variant: dict, x_of: Any) -> None:
 def astrocyte_trace(net: Any, x: Any) -> tuple[Any, Any, str]:
     """Hidden spikes ``[T, B, N]`` and the astrocyte trace ``[T, B, G]`` of one run, with its
     name (``c`` of the trainable modulation, Li-Rinzel ``Ca``, or none)."""
-    import jax
+    from neuro.run import simulate
 
-    from neuro.run import scan_steps
-
-    def step(net, s, x_t):
-        s, out = net.step(s, x_t)
-        mods = s.modulators
-        trace = (mods["astro"] if "astro" in mods else
-                 mods["lr"].astro.ca if "lr" in mods else out["v"]["h"][..., :0])
-        return s, {"z": out["spikes"]["h"], "trace": trace}
-
-    _, rec = jax.jit(lambda n, s, xx: scan_steps(step, n, s, xx))(net, net.init_state(x.shape[1]), x)
+    rec = simulate(net, net.init_state(x.shape[1]), x,
+                   monitors=("spikes.h", "v.h", "modulators")).records
+    mods = rec["modulators"]
+    trace = (mods["astro"] if "astro" in mods else
+             mods["lr"].astro.ca if "lr" in mods else rec["v.h"][..., :0])
     name = "astrocyte c" if "astro" in net.modulators else (
         "astrocyte Ca (uM)" if "lr" in net.modulators else "no astrocytes")
-    return np.asarray(rec["z"]), np.asarray(rec["trace"]), name
+    return np.asarray(rec["spikes.h"]), np.asarray(trace), name
 
 
 def plot_trial(path: str, last: tuple, result: dict[str, Any], delay: float) -> None:

@@ -38,6 +38,14 @@ def register(subparsers) -> None:
                         "Auryn's sim_coba_benchmark network (COBA only: weights 0.4 / 5.1, "
                         "I = 20 mV, V0 = -60 mV, forward Euler, 0.8 ms delay)")
     parser.add_argument("--backend", choices=("event", "dense"), default="event")
+    parser.add_argument("--connectivity", choices=("table", "procedural"), default="table",
+                        help="table: stored synapses (Bernoulli, p = in-degree / N); procedural: "
+                        "regenerated from the seed every step (fixed out-degree, O(N) memory)")
+    parser.add_argument("--in-degree", type=float, default=80.0,
+                        help="mean synapses per neuron (default 80)")
+    parser.add_argument("--weight-scale", type=float, default=1.0,
+                        help="multiply both synaptic weights (e.g. 80 / in-degree keeps the mean "
+                        "input of the benchmark; default 1)")
     parser.add_argument("--record", type=int, default=None,
                         help="neurons recorded for the raster and CV (default min(N, 1000))")
     parser.add_argument("--threads", type=int, default=1,
@@ -82,8 +90,18 @@ def run(args: argparse.Namespace) -> dict:
     if not 0 <= record <= args.neurons:
         raise ValueError(f"--record must lie in [0, {args.neurons}]; got {record}")
 
+    if not (args.weight_scale > 0 and np.isfinite(args.weight_scale)):
+        raise ValueError(f"--weight-scale must be positive; got {args.weight_scale}")
+    if not 0 < args.in_degree <= args.neurons:
+        raise ValueError(f"--in-degree must lie in (0, {args.neurons}]; got {args.in_degree}")
+    base = dict(coba.DEFAULTS[args.model])
+    if args.variant == "auryn":
+        base.update(w_exc=coba.AURYN["w_exc"], w_inh=coba.AURYN["w_inh"])
+    weights = {} if args.weight_scale == 1.0 else dict(
+        w_exc=base["w_exc"] * args.weight_scale, w_inh=base["w_inh"] * args.weight_scale)
     net, state = coba.ei_network(args.model, args.neurons, variant=args.variant, seed=args.seed,
-                                 dt=args.dt, backend=args.backend)
+                                 dt=args.dt, backend=args.backend, in_degree=args.in_degree,
+                                 connectivity=args.connectivity, **weights)
     monitor = coba.monitor(net, record)
     chunk = min(n_steps, CHUNK_STEPS)
     if args.devices > 1:  # the same calls on the partitioned network and state
@@ -114,6 +132,9 @@ def run(args: argparse.Namespace) -> dict:
         "run_seconds_per_biological_second": run_s / seconds,
         "backend": args.backend,
         "devices": args.devices,
+        "connectivity": args.connectivity,
+        "in_degree": args.in_degree,
+        "peak_rss_mb": peak_rss_mb(),
         "device": jax.devices()[0].platform,
     }
     if record == args.neurons:
@@ -126,6 +147,19 @@ def run(args: argparse.Namespace) -> dict:
         out["plot"] = defer_plot(args, lambda path: plot_activity(
             raster, counts, args.neurons, args.dt, path, title=title))
     return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM; NaN where /proc is missing)."""
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
 
 
 def limit_cpu_threads(n: int) -> bool:

@@ -31,7 +31,14 @@ import jax
 import jax.numpy as jnp
 
 from neuro._pytree import pytree_dataclass, static_field
-from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
+from neuro.neurons.drive import (
+    Drive,
+    SpikingNeuron,
+    as_drive,
+    modulated_current,
+    reject_conductance,
+    scaled_threshold,
+)
 from neuro.spikes import Surrogate, spike, surrogate
 from neuro.validation import ConfigError, check_choice, check_finite, check_positive, check_scalar
 
@@ -50,7 +57,7 @@ class ALIFState(NamedTuple):
 
 
 @pytree_dataclass
-class ALIF:
+class ALIF(SpikingNeuron):
     """Parameters of an ALIF population; see the module docstring for the equations."""
 
     tau_m: Array
@@ -79,14 +86,6 @@ class ALIF:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         zeros = jnp.zeros(shape, dtype=float)
         return ALIFState(zeros, zeros, zeros, jnp.zeros(shape, jnp.int32))
-
-    @staticmethod
-    def membrane(state) -> Array:
-        """The membrane potential reported as ``v``."""
-        return state.v
-
-    #: spikes are exactly 0 or 1
-    binary = True
 
     def step(self, state: ALIFState, drive: Drive | Array) -> tuple[ALIFState, Array]:
         """One step with ``drive`` (a :class:`~neuro.neurons.drive.Drive` or a current array);

@@ -37,6 +37,22 @@ class Drive(NamedTuple):
     threshold: Array | float = 1.0
 
 
+class SpikingNeuron:
+    """Shared members of neurons whose state has a membrane ``v`` and whose spikes go through
+    :func:`neuro.spikes.spike` with their ``surrogate`` (LIF, IF, ALIF)."""
+
+    @staticmethod
+    def membrane(state: Any) -> Array:
+        """The membrane potential reported as ``v``."""
+        return state.v
+
+    @property
+    def binary(self) -> bool:
+        """Spikes are exactly 0 or 1 (event-driven projections skip the value product); not so
+        for the smoothed map, whose spikes are graded (``surrogate.smooth``)."""
+        return not self.surrogate.smooth
+
+
 def as_drive(x: Any) -> Drive:
     """``x`` if it is a :class:`Drive`, else ``Drive(current=x)`` (a plain current array)."""
     if isinstance(x, Drive):

@@ -30,7 +30,14 @@ import jax.numpy as jnp
 
 from neuro._pytree import pytree_dataclass, static_field
 from neuro.neurons._firing import MPR_MODES, REFRACTORY_MODES, RESETS, SCALES, fire_and_reset
-from neuro.neurons.drive import Drive, as_drive, modulated_current, reject_conductance, scaled_threshold
+from neuro.neurons.drive import (
+    Drive,
+    SpikingNeuron,
+    as_drive,
+    modulated_current,
+    reject_conductance,
+    scaled_threshold,
+)
 from neuro.spikes import Surrogate, surrogate
 from neuro.validation import (
     ConfigError,
@@ -54,7 +61,7 @@ class LIFState(NamedTuple):
 
 
 @pytree_dataclass
-class LIF:
+class LIF(SpikingNeuron):
     """Parameters of a LIF (``leak=True``) or IF (``leak=False``) population; see module docstring."""
 
     tau: Array
@@ -109,14 +116,6 @@ class LIF:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         v = jnp.broadcast_to(self.v_rest, shape) if v0 is None else jnp.broadcast_to(v0, shape)
         return LIFState(jnp.asarray(v, dtype=float), jnp.zeros(shape, jnp.int32))
-
-    @staticmethod
-    def membrane(state) -> Array:
-        """The membrane potential reported as ``v``."""
-        return state.v
-
-    #: spikes are exactly 0 or 1 (event-driven projections skip the value product)
-    binary = True
 
     def step(self, state: LIFState, drive: Drive | Array) -> tuple[LIFState, Array]:
         """Advance one step with ``drive`` (a :class:`~neuro.neurons.drive.Drive` or a current

@@ -5,7 +5,12 @@ accumulator ``acc`` (``M`` long; the padding targets point at a sink slot of ``a
 
     acc[idx_ik] += z_i w_ik        for every i with z_i != 0 and every slot k of row i
 
-The work grows with the number of non-zero ``z_i``: they are packed into 32-bit words; a popcount
+On XLA:CPU with Numba installed the forward is one native custom call (:mod:`._native`: a loop
+over ``z`` with the same summation order, bitwise equal; measured ~2x faster than the pure-JAX
+forward below at N = 4,000, whose ~15 small operations cost more in dispatch than in work);
+``Layout.kernel`` or ``NEURO_EVENT_KERNEL=jax`` select the pure-JAX reference, which runs
+everywhere else. In the reference, the work grows with the number of non-zero ``z_i``: they are
+packed into 32-bit words; a popcount
 prefix over the words (n_pre / 32 of them, not n_pre) locates the k-th active row without
 ``jnp.nonzero`` (whose cumsum over n_pre dominated a step); active rows are gathered in rounds of
 ``spikes_per_round`` (a ``while_loop`` runs as many rounds as there were active rows, so none is
@@ -128,12 +133,17 @@ def _select(words: Array, counts: Array, incl: Array, start: Array, size: int, f
     return jnp.where(w < n_words, wc * 32 + bit, fill)
 
 
+def _env_allows_native() -> bool:
+    """``NEURO_EVENT_KERNEL=jax`` makes ``kernel="auto"`` use the pure-JAX reference."""
+    return os.environ.get("NEURO_EVENT_KERNEL", "auto") != "jax"
+
+
 def _native_applies(layout: Layout, delays) -> bool:
     if layout.kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}; got {layout.kernel!r}")
     if layout.kernel == "jax" or delays is not None:
         return False
-    if layout.kernel == "auto" and os.environ.get("NEURO_EVENT_KERNEL", "auto") == "jax":
+    if layout.kernel == "auto" and not _env_allows_native():
         return False
     if not _native.available():
         if layout.kernel == "native":

@@ -77,13 +77,7 @@ def _event_target(acc_dtype: str, z_dtype: str, w_dtype: str) -> str:
     from numba import types
 
     acc_t, z_t, w_t = (numba.from_dtype(np.dtype(d)) for d in (acc_dtype, z_dtype, w_dtype))
-    bits = {1: types.uint8, 2: types.uint16, 4: types.uint32, 8: types.uint64}[
-        np.dtype(z_dtype).itemsize]
-    # "z != 0" on the bit pattern, 8 at a time: floats ignore the sign bit (so -0.0 is no
-    # event, as z != 0 says; NaN is one), integers and bools compare whole words
-    mask = (1 << (8 * np.dtype(z_dtype).itemsize - 1)) - 1 if np.dtype(z_dtype).kind == "f" \
-        else (1 << (8 * np.dtype(z_dtype).itemsize)) - 1
-    mask = bits(mask)
+    bits, mask = _z_bits(numba, types, z_dtype)  # "z != 0" 8 at a time on the bit pattern
     add_row = _row_adder(numba, acc_t, w_t)
     sig = types.void(types.voidptr, types.CPointer(types.voidptr))
 
@@ -119,6 +113,92 @@ def _event_target(acc_dtype: str, z_dtype: str, w_dtype: str) -> str:
 
 
 _KEEP: list = []
+
+
+def _z_bits(numba, types, z_dtype: str):
+    """The unsigned type of ``z``'s bit pattern and the mask of ``z != 0`` on it (floats
+    ignore the sign bit, so -0.0 is no event, as ``z != 0`` says; NaN is one)."""
+    size = np.dtype(z_dtype).itemsize
+    bits = {1: types.uint8, 2: types.uint16, 4: types.uint32, 8: types.uint64}[size]
+    mask = (1 << (8 * size - 1)) - 1 if np.dtype(z_dtype).kind == "f" else (1 << (8 * size)) - 1
+    return bits, bits(mask)
+
+
+@functools.cache
+def _procedural_target(acc_dtype: str, z_dtype: str, w_dtype: str) -> str:
+    """The forward kernel of :mod:`.procedural` (targets hashed inline); its target name."""
+    import numba
+    from numba import types
+
+    acc_t, z_t, w_t = (numba.from_dtype(np.dtype(d)) for d in (acc_dtype, z_dtype, w_dtype))
+    bits, mask = _z_bits(numba, types, z_dtype)
+    u32 = types.uint32
+    m1, m2, golden = u32(0x7FEB352D), u32(0x846CA68B), u32(0x9E3779B9)
+
+    @numba.njit(inline="always")
+    def mix(x):  # every step cast back to uint32: Numba widens integer arithmetic
+        x = u32(x ^ (x >> u32(16)))
+        x = u32(x * m1)
+        x = u32(x ^ (x >> u32(15)))
+        x = u32(x * m2)
+        return u32(x ^ (x >> u32(16)))
+
+    @numba.njit(inline="always")
+    def add_row(acc, weights, channels, zi, i, key, width, n_post, offset, binary):
+        w = weights[i] if binary else weights[i] * w_t(zi)
+        w = acc_t(w)
+        base = channels[i] * n_post + offset
+        row = mix(u32(i) ^ key)
+        npost = u32(n_post)
+        for k in range(width):
+            acc[base + np.int64(mix(u32(row + u32(u32(k) * golden))) % npost)] += w
+
+    sig = types.void(types.voidptr, types.CPointer(types.voidptr))
+
+    @numba.cfunc(sig, nopython=True)
+    def kernel(out_ptr, ins):
+        dims = numba.carray(ins[4], (8,), types.int32)
+        m, n_pre, width, n_post = dims[0], dims[1], dims[2], dims[3]
+        binary, offset = dims[4] != 0, dims[5]
+        key = u32(numba.carray(ins[5], (1,), types.uint32)[0])
+        acc = numba.carray(out_ptr, (m,), acc_t)  # aliased with ins[0]: updated in place
+        z = numba.carray(ins[1], (n_pre,), z_t)
+        u = numba.carray(ins[1], (n_pre,), bits)
+        weights = numba.carray(ins[2], (n_pre + 1,), w_t)
+        channels = numba.carray(ins[3], (n_pre + 1,), types.int32)
+        i = 0
+        while i + 8 <= n_pre:
+            if (u[i] | u[i + 1] | u[i + 2] | u[i + 3] | u[i + 4] | u[i + 5] | u[i + 6]
+                    | u[i + 7]) & mask:
+                for j in range(i, i + 8):
+                    if z[j] != 0:
+                        add_row(acc, weights, channels, z[j], j, key, width, n_post, offset,
+                                binary)
+            i += 8
+        while i < n_pre:
+            if z[i] != 0:
+                add_row(acc, weights, channels, z[i], i, key, width, n_post, offset, binary)
+            i += 1
+
+    name = f"neuro_procedural_forward_{acc_dtype}_{z_dtype}_{w_dtype}"
+    jax.ffi.register_ffi_target(name, _capsule(kernel.address), platform="cpu", api_version=0)
+    _KEEP.append(kernel)
+    return name
+
+
+def procedural_forward(layout, acc: jax.Array, z: jax.Array, weights: jax.Array,
+                       channels: jax.Array) -> jax.Array:
+    """``acc`` plus the events of ``z`` (1-D) through the hashed synapses of
+    :class:`neuro.projections.procedural.Procedural`."""
+    name = _procedural_target(np.dtype(acc.dtype).name, np.dtype(z.dtype).name,
+                              np.dtype(weights.dtype).name)
+    dims = np.array([acc.shape[0], z.shape[0], layout.out_degree, layout.n_post,
+                     int(layout.binary), layout.offset, 0, 0], dtype=np.int32)
+    key = np.array([layout.key], dtype=np.uint32)
+    call = jax.ffi.ffi_call(name, jax.ShapeDtypeStruct(acc.shape, acc.dtype),
+                            input_output_aliases={0: 0}, custom_call_api_version=1,
+                            vmap_method="sequential")
+    return call(acc, z, weights, channels.astype(np.int32), dims, key)
 
 
 def event_forward(layout, acc: jax.Array, z: jax.Array, weights: jax.Array,

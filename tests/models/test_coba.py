@@ -156,7 +156,7 @@ def test_auryn_variant_parameters():
     net, state = coba.coba_network(400, variant="auryn", seed=0)
     neuron = net.populations["n"].neuron
     assert neuron.method == "euler" and neuron.n_ref == 51 and float(neuron.bias) == 20.0
-    assert net.projections["recurrent"].delay == 7  # 8 steps = 0.8 ms from spike to arrival
+    assert net.projections["recurrent"].delay == 8  # Auryn: first acts on V 9 steps later
     np.testing.assert_array_equal(np.asarray(state.neurons["n"].v), -60.0)
     _, _, ch, w = coba.connectivity(net).to_edges()
     assert np.allclose(w[ch == 0], 0.4) and np.allclose(w[ch == 1], 5.1, rtol=1e-6)

@@ -13,14 +13,19 @@ from neuro.neurons import lif
 from neuro.run import simulate
 
 
+def _w_in(net):
+    """The input weights ``[N, D]`` of an HRSNN Network."""
+    return np.asarray(net.projections["in"].w).T
+
+
 def test_hrsnn_structure():
     net = hrsnn(jax.random.PRNGKey(0), 200, 3, p_conn=0.2, radius=2.0)
     assert isinstance(net, Network) and set(net.projections) == {"in", "rec"}
     w = P.recurrent_weights(net)
-    assert w.shape == (200, 200) and P.input_weights(net).shape == (200, 3)
+    assert w.shape == (200, 200) and _w_in(net).shape == (200, 3)
     assert np.all(np.diag(w) == 0)
     assert abs(np.count_nonzero(w) / (200 * 199) - 0.2) < 0.01
-    # Dale: every presynaptic column has one sign, that of net.sign
+    # Dale: every presynaptic column has one sign, that of dale_signs
     sign = P.dale_signs(net)
     assert np.all(w[:, sign > 0] >= 0) and np.all(w[:, sign < 0] <= 0)
     assert np.mean(sign > 0) == pytest.approx(0.8)
@@ -35,7 +40,7 @@ def test_step_equals_lif_soft_reset_loop():
     net = hrsnn(jax.random.PRNGKey(1), 30, 2, radius=3.0, input_scale=2.0)
     xs = jax.random.normal(jax.random.PRNGKey(2), (80, 2))
     res = simulate(net, net.init_state(), xs, monitors=("spikes.h",))
-    w_rec, w_in = P.recurrent_weights(net), P.input_weights(net)
+    w_rec, w_in = P.recurrent_weights(net), _w_in(net)
     bias = np.asarray(net.projections["in"].b)
     # a NumPy loop of the module docstring's equations (pre-reset potential u)
     a = np.exp(-1.0 / P.time_constants(net).astype(np.float64))
@@ -97,3 +102,19 @@ def test_invalid_parameters(kwargs, match):
     args = {"n": 10, **kwargs}
     with pytest.raises(ValueError, match=match):
         hrsnn(jax.random.PRNGKey(0), **args)
+
+
+def test_smoothed_map_is_exact_for_sparse_recurrence():
+    """The smoothed spikes are graded: a sparse recurrent projection must deliver their values,
+    not treat them as binary events (the map equals the one of the dense network)."""
+    from neuro._pytree import replace
+    from neuro.projections import connectivity, sparse
+
+    net = hrsnn(jax.random.PRNGKey(7), 30, 1, radius=3.0)
+    w = np.asarray(net.projections["rec"].weights)
+    net_s = replace(net, projections={**net.projections,
+                                      "rec": sparse("h", "h", connectivity.from_dense(w))})
+    u = jax.random.normal(jax.random.PRNGKey(8), (30,)) + 0.8
+    x = jnp.ones(1)
+    np.testing.assert_allclose(smoothed_step(smoothed(net_s), u, x),
+                               smoothed_step(smoothed(net), u, x), rtol=1e-5, atol=1e-6)

@@ -79,8 +79,8 @@ def test_rsnn_is_a_network_of_parts():
         rsnn(jax.random.PRNGKey(0), N_IN, N_REC, N_OUT, backend="cuda")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "alif_eprop"
-                                  else n for n in sorted(NEURONS)])
+@pytest.mark.parametrize("name", [n if n == "lif_soft" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(NEURONS)])
 def test_fused_matches_plain_autodiff(name):
     net, xs, labels = _setup(NEURONS[name]())
     ref = _with_backend(net, "xla")
@@ -137,6 +137,7 @@ def test_fused_backend_outside_its_pattern_is_an_error():
         dense("x", "h", key=jax.random.PRNGKey(0), n_pre=2, n_post=3, backend="fused")
 
 
+@pytest.mark.slow
 def test_sparse_recurrence_equals_dense():
     key = jax.random.PRNGKey(5)
     neuron = NEURONS["lif_soft"]()
@@ -151,6 +152,7 @@ def test_sparse_recurrence_equals_dense():
     np.testing.assert_allclose(a["readout.y"], b["readout.y"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not events_available(), reason="event-driven kernels need numba")
 def test_event_driven_products_match_dense():
     net, xs, labels = _setup(NEURONS["lif_soft"](), seed=2)

@@ -121,6 +121,7 @@ def test_checkpoint_resume_reproduces_the_run(digits, tmp_path, monkeypatch):
         cl.run_continual(stream, other, checkpoint=ckpt)
 
 
+@pytest.mark.slow
 def test_network_stream_on_a_recurrent_sparse_network(digits):
     """run_network_stream on any Network: HLOP circuits follow the schedule on the input,
     sparse recurrent and readout projections; GPM bases grow; the matrix is lower-triangular."""
@@ -166,3 +167,36 @@ def test_network_stream_on_a_recurrent_sparse_network(digits):
             assert min(r["subspace_sizes"]) >= 1
     with pytest.raises(ValueError, match="modules"):
         cl.run_network_stream(net, loss, tasks, cl.NetworkRunConfig(method="gpm"))
+
+
+_RSS_SCRIPT = """
+import resource, sys
+import numpy as np
+from neuro.tasks import continual as cl
+from neuro.tasks.data import Dataset
+n_tasks = int(sys.argv[1])
+rng = np.random.default_rng(0)
+x = rng.uniform(size=(20000, 784)).astype(np.float32)   # 63 MB, MNIST-shaped
+y = rng.integers(0, 10, 20000).astype(np.int32)
+data = Dataset(x, y, x[:2000], y[:2000], (28, 28), "synthetic")
+del x
+stream = cl.permuted_tasks(data, n_tasks=n_tasks)
+total = 0.0
+for task in stream.tasks:                                # every batch of every task, as training
+    for i in range(0, len(task.y_train), 64):
+        total += float(task.x_train[i:i + 64][0, 0])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_grow_with_the_number_of_tasks():
+    """Issue 16: a 20,000 x 784 stream with 2 or 10 tasks has the same peak RSS (eager permuted
+    copies would add 63 MB per task)."""
+    import subprocess
+    import sys
+
+    rss = [float(subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(n)], check=True,
+                                capture_output=True, text=True).stdout.split()[-1])
+           for n in (2, 10)]
+    assert rss[1] - rss[0] < 20, rss
