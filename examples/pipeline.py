@@ -18,7 +18,13 @@ import jax
 from neuro import dynamics
 from neuro import prune as P
 from neuro.tasks import continual as cl
-from neuro.tasks.pipeline import MODULES, PipelineConfig, RowLoss, permuted_digit_tasks, pipeline_network
+from neuro.tasks.pipeline import (
+    MODULES,
+    DigitLoss,
+    PipelineConfig,
+    permuted_digit_tasks,
+    pipeline_network,
+)
 
 
 def main() -> None:
@@ -30,14 +36,14 @@ def main() -> None:
                           lyapunov_steps=300) if quick else PipelineConfig())
 
     net = pipeline_network(cfg)                                           # 1. one network
-    noise = P.noise_drive(jax.random.PRNGKey(1), cfg.lyapunov_steps, 8)
+    noise = P.noise_drive(jax.random.PRNGKey(1), cfg.lyapunov_steps, P.input_size(net))
     before = dynamics.network_spectrum(net, noise, jacobian="smoothed", k=3,  # 2. spectrum
                                        burn_in=cfg.lyapunov_steps // 3)
     pruned = P.lnp(net, jax.random.PRNGKey(0), probe_steps=cfg.probe_steps,  # 3. LNP
                    tune=False, linearisation="network", jacobian="smoothed").net
     rc = cl.NetworkRunConfig(method="hlop", modules=MODULES, epochs=cfg.epochs, lr=cfg.lr,
                              momentum=0.9)
-    result = cl.run_network_stream(pruned, RowLoss(cfg.steps_per_row, cfg.gain),  # 4. A, B, C
+    result = cl.run_network_stream(pruned, DigitLoss(cfg.feed, cfg.steps, cfg.gain),  # 4. A, B, C
                                    permuted_digit_tasks(cfg.tasks, 0), rc, return_network=True)
     trained = result.pop("network")
     after = dynamics.network_spectrum(trained, noise, jacobian="smoothed", k=3,  # 5. spectrum

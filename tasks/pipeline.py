@@ -16,8 +16,9 @@ One network carries every capability of the package through one script:
    betweenness, every neuron-indexed part (input rows, ALIF parameters, astrocyte coverage,
    readout rows) cut consistently; the result is again a Network with a Sparse projection;
 4. **task A by BPTT, tasks B and C with HLOP** (:func:`neuro.tasks.continual.run_network_stream`):
-   scikit-learn digits fed row by row (row ``r``'s 8 pixels are the input current for
-   ``steps_per_row`` steps), three pixel permutations (domain-incremental, one readout);
+   scikit-learn digits as a constant 64-pixel input current for ``steps`` steps (``feed="image"``,
+   default) or row by row (``feed="rows"``: row ``r``'s 8 pixels for ``steps`` steps each), three
+   pixel permutations (domain-incremental, one readout);
    surrogate gradients flow through the sparse recurrence and the astrocyte modulation; HLOP's
    lateral circuits protect the input, recurrent and readout projections (SGD with momentum);
 5. **Lyapunov spectrum** of the trained pruned network, the same way.
@@ -46,9 +47,10 @@ from neuro.neurons import alif, gamma_time_constants
 from neuro.plasticity import presynaptic_activity
 from neuro.run import scan_steps
 from neuro.train import cross_entropy, readout_logits
-from neuro.validation import check_in_range, check_positive
+from neuro.validation import check_choice, check_in_range, check_positive
 
 MODULES = ("in", "rec", "y")
+FEEDS = ("image", "rows")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +62,8 @@ class PipelineConfig:
     tasks: int = 3
     epochs: int = 3
     lr: float = 0.3
-    steps_per_row: int = 2
+    feed: str = "image"
+    steps: int = 8
     gain: float = 2.0
     astro_block: int = 8
     kappa: float = 0.1
@@ -72,7 +75,8 @@ class PipelineConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("neurons", "tasks", "epochs", "steps_per_row", "astro_block",
+        check_choice("feed", self.feed, FEEDS)
+        for name in ("neurons", "tasks", "epochs", "steps", "astro_block",
                      "probe_steps", "lyapunov_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -102,36 +106,48 @@ def pipeline_network(cfg: PipelineConfig) -> Network:
     w = rng.normal(0.0, 1.0 / np.sqrt(max(cfg.p * n, 1.0)), pre.size)
     conn = projections.from_edges(pre, post, n, n, weights=w)
     neuron = alif(tau_m=tau_m, tau_a=100.0, thr=0.5, beta=0.5)
+    n_in = input_size(cfg.feed)
     return network(
         {"h": population(neuron, n)},
-        {"in": projections.dense("x", "h", key=k_in, n_pre=8, n_post=n, gain=3.0),
+        {"in": projections.dense("x", "h", key=k_in, n_pre=n_in, n_post=n, gain=3.0),
          "rec": projections.sparse("h", "h", conn)},
         {"astro": astro_modulation("h", cfg.astro_block, n, tau_c=50.0, kappa_th=cfg.kappa,
                                    kappa_g=cfg.kappa)},
         {"y": readouts.leaky("h", 10, key=k_out, n_in=n, tau=10.0)},
-        inputs={"x": 8},
+        inputs={"x": n_in},
     )
 
 
-def rows_in_time(x: jax.Array, steps_per_row: int) -> jax.Array:
-    """``[B, 64]`` digit images -> time-major row currents ``[8 steps_per_row, B, 8]``."""
-    rows = jnp.asarray(x).reshape(x.shape[0], 8, 8)
-    return jnp.repeat(jnp.swapaxes(rows, 0, 1), steps_per_row, axis=0)
+def input_size(feed: str) -> int:
+    """64 pixels at once (``"image"``) or one row of 8 (``"rows"``)."""
+    return 64 if feed == "image" else 8
+
+
+def digit_currents(x: jax.Array, feed: str, steps: int) -> jax.Array:
+    """``[B, 64]`` digit images -> time-major input currents: the image held for ``steps``
+    steps ``[steps, B, 64]`` (``"image"``), or row by row, each row for ``steps`` steps
+    ``[8 steps, B, 8]`` (``"rows"``)."""
+    x = jnp.asarray(x)
+    if feed == "image":
+        return jnp.broadcast_to(x, (steps, *x.shape))
+    rows = x.reshape(x.shape[0], 8, 8)
+    return jnp.repeat(jnp.swapaxes(rows, 0, 1), steps, axis=0)
 
 
 @dataclasses.dataclass(frozen=True)
-class RowLoss:
+class DigitLoss:
     """Cross-entropy of the readout mean over the second half of the sequence, with the
     per-step presynaptic rows of ``modules`` for HLOP (a hashable loss for the Trainer)."""
 
-    steps_per_row: int = 2
+    feed: str = "image"
+    steps: int = 8
     gain: float = 2.0
     modules: tuple[str, ...] = MODULES
 
     def __call__(self, net: Network, batch: Any, key: Any) -> tuple[jax.Array, dict]:
         del key
         x, y = batch
-        xs = rows_in_time(x, self.steps_per_row) * self.gain
+        xs = digit_currents(x, self.feed, self.steps) * self.gain
         _, rec = scan_steps(net, net.init_state(x.shape[0]), xs,
                             monitors=("spikes", "readout"), check_finite=False)
         ce, acc = cross_entropy(readout_logits(rec["readout"]["y"], "mean",
@@ -152,7 +168,7 @@ def permuted_digit_tasks(n_tasks: int, seed: int) -> list:
 
 
 def _lambda_max(net: Network, steps: int, seed: int) -> float:
-    drive = lnp_prune.noise_drive(jax.random.PRNGKey(seed), steps, 8)
+    drive = lnp_prune.noise_drive(jax.random.PRNGKey(seed), steps, lnp_prune.input_size(net))
     return float(lnp_prune.max_lyapunov(net, drive, burn_in=steps // 3,
                                         jacobian="smoothed").lambda_max)
 
@@ -171,7 +187,7 @@ def run_pipeline(cfg: PipelineConfig = PipelineConfig(), *, progress: bool = Fal
     small = pruned.net
     rc = cl.NetworkRunConfig(method="hlop", modules=MODULES, epochs=cfg.epochs, lr=cfg.lr,
                              momentum=0.9, seed=cfg.seed)
-    loss = RowLoss(cfg.steps_per_row, cfg.gain)
+    loss = DigitLoss(cfg.feed, cfg.steps, cfg.gain)
     stream = cl.run_network_stream(small, loss, permuted_digit_tasks(cfg.tasks, cfg.seed), rc,
                                    progress=progress, return_network=True)
     trained = stream.pop("network")

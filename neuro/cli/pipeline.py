@@ -2,7 +2,7 @@
 
 A heterogeneous recurrent network of ALIF soft-reset neurons with event-driven sparse recurrence
 and astrocyte modulation -> whole-state Lyapunov spectrum -> Lyapunov Noise Pruning -> BPTT on
-task A -> HLOP continual learning on tasks B and C (permuted scikit-learn digits, row by row) ->
+task A -> HLOP continual learning on tasks B and C (permuted scikit-learn digits) ->
 Lyapunov spectrum again. Prints ``neurons``, ``synapses`` (before/after pruning),
 ``lambda_max_before``, ``lambda_max_after`` (1/ms), ``accuracy_matrix``, ``acc``, ``bwt``
 (percent) and ``seconds``; ``--plot FILE`` draws the accuracy matrix.
@@ -25,6 +25,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tasks", type=int, default=3, help="permuted-digit tasks (A, B, C, ...)")
     p.add_argument("--epochs", type=int, default=3, help="epochs per task")
     p.add_argument("--lr", type=float, default=0.3)
+    p.add_argument("--feed", default="image", choices=("image", "rows"),
+                   help="digits as a constant 64-pixel current, or row by row (8 inputs)")
     p.add_argument("--node-fraction", type=float, default=0.5, help="neurons removed by LNP")
     p.add_argument("--sparsity", type=float, default=0.5,
                    help="fraction of the synapse density removed by LNP")
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> dict:
     from neuro.tasks.pipeline import PipelineConfig, run_pipeline
 
     cfg = PipelineConfig(neurons=args.neurons, tasks=args.tasks, epochs=args.epochs, lr=args.lr,
+                         feed=args.feed,
                          node_fraction=args.node_fraction, synapse_fraction=args.sparsity,
                          tune=args.tune, seed=args.seed, astro_block=args.astro_block,
                          probe_steps=args.probe_steps, lyapunov_steps=args.lyapunov_steps)
