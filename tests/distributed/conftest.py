@@ -17,8 +17,11 @@ def run_child(script: str, *args: str, devices: int = 8, timeout: float = 600.0,
     """Run ``tests/distributed/<script>`` with ``devices`` virtual CPU devices; return the JSON it
     prints on its last line of stdout."""
     child_env = dict(os.environ)
+    # no PYTHONPATH to the checkout: the child imports the installed package, as the tests do
+    # (the checkout's neuro/ lacks neuro.models and neuro.tasks, which the install maps in)
+    child_env.pop("PYTHONPATH", None)
     child_env.update({"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-                      "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(HERE.parents[1])})
+                      "JAX_PLATFORMS": "cpu"})
     child_env.update(env or {})
     proc = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True,
                           text=True, timeout=timeout, env=child_env)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _simulate(*flags: str) -> dict:
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+    # the installed package, not the checkout's neuro/ (which lacks neuro.models): no
+    # PYTHONPATH, and a working directory outside the checkout for ``python -m``
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)
+    env.pop("PYTHONPATH", None)
     proc = subprocess.run([sys.executable, "-m", "neuro", "simulate", "coba", "--variant",
                            "brainpy", "--neurons", "300", "--duration", "0.2", "--json", *flags],
-                          capture_output=True, text=True, env=env, timeout=600)
+                          capture_output=True, text=True, env=env, timeout=600,
+                          cwd=tempfile.gettempdir())
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 

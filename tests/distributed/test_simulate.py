@@ -26,14 +26,15 @@ def test_coba_spikes_identical_at_1000_neurons(child):
 
 
 @pytest.mark.slow
-def test_auryn_coba_exchanges_every_8_steps(child):
-    """Auryn's COBA has 0.8 ms synaptic delay: 7 extra steps, spikes travel once per 8 steps."""
-    out = child("coba_child.py", "4", "8", "--neurons", "400", "--steps", "10000", "--variant",
+def test_auryn_coba_exchanges_every_9_steps(child):
+    """Auryn's COBA (models.coba variant "auryn", matched to Auryn's source): a spike first acts
+    9 steps later, i.e. 8 extra steps of delay, so spikes travel once per 9 steps."""
+    out = child("coba_child.py", "4", "8", "--neurons", "400", "--steps", "9999", "--variant",
                 "auryn")
     for d in ("4", "8"):
-        assert out[d]["identical"] and out[d]["interval"] == 8, out[d]
+        assert out[d]["identical"] and out[d]["interval"] == 9, out[d]
         words = -(-400 // int(d) // 32)
-        assert out[d]["hlo"] == {"all-gather": 8 * 4 * words * int(d)}  # 8 steps in one
+        assert out[d]["hlo"] == {"all-gather": 9 * 4 * words * int(d)}  # 9 steps in one
 
 
 def _check(result, d):
