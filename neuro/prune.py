@@ -90,9 +90,6 @@ from neuro.projections import Dense, Sparse, from_dense, sparse
 from neuro.run import simulate
 from neuro.validation import check_in_range, check_positive
 
-METHODS = ("lnp", "lnp-network", "activity", "random", "magnitude", "none")
-
-
 # ----------------------------------------------------------------------------- the network's parts
 
 def _parts(net: Network, projection: str | None = None) -> tuple[str, str, Any]:

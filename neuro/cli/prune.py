@@ -17,7 +17,10 @@ from typing import Any
 
 from neuro.cli import add_output_flags, defer_plot
 
-METHODS = ("lnp", "activity", "random", "magnitude", "none")
+# the methods of neuro.tasks.pruning (LNP, its variants with one open part changed, baselines);
+# listed here so that building the parser does not import JAX
+METHODS = ("lnp", "lnp-network", "lnp-unscaled", "lnp-capped", "lnp-radius", "lnp-rate",
+           "lnp-unscaled-rate", "activity", "random", "magnitude", "none")
 TASKS = ("lorenz", "rossler", "mackey-glass", "digits")
 
 

@@ -42,3 +42,10 @@ def test_prune_cli_rejects_bad_input(capsys):
     assert main(["prune", "--node-fraction", "0.99"]) == 2
     with pytest.raises(SystemExit):
         main(["prune", "--method", "pagerank"])
+
+
+def test_cli_offers_every_pruning_method():
+    from neuro.cli.prune import METHODS
+    from neuro.tasks.pruning import METHODS as TASK_METHODS
+
+    assert tuple(METHODS) == tuple(TASK_METHODS)
