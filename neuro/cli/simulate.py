@@ -168,13 +168,13 @@ def limit_cpu_threads(n: int) -> bool:
     affinity), then the affinity is restored so the OS may still move the threads. For this
     network the step's tensors are too small to gain from intra-op threads and the hand-offs
     cost more than they save (N = 4000: 0.28 s vs 0.63 s per biological second, same machine).
-    Returns whether the limit was applied."""
+    Call it before anything else uses JAX (JAX has no public test of whether its backends have
+    started; once they have, the call changes nothing). Returns whether the affinity was set."""
     import os
 
     import jax
-    from jax._src import xla_bridge
 
-    if not hasattr(os, "sched_setaffinity") or xla_bridge.backends_are_initialized():
+    if not hasattr(os, "sched_setaffinity"):
         return False
     cpus = sorted(os.sched_getaffinity(0))
     if n >= len(cpus):
