@@ -40,7 +40,6 @@ from neuro.neurons import alif
 from neuro.plasticity import presynaptic_activity
 from neuro.run import scan_steps
 from neuro.tasks import continual as cl
-from neuro.tasks.data import load_dataset
 from neuro.train import cross_entropy, readout_logits
 
 MODULES = ("in", "rec", "y")
@@ -87,16 +86,6 @@ def loss_fn(net, batch, key, *, feed: str = "constant", steps: int = 8, gain: fl
     return ce, {"accuracy": acc, "presynaptic": pre, "rate": rec["spikes"]["e"].mean()}
 
 
-def digit_tasks(n_tasks: int, seed: int) -> list[cl.Task]:
-    """Permuted digits in [0, 1] (no standardisation: the input is a current), lazily permuted."""
-    from neuro.tasks.data import PermutedView, permutations
-
-    data = load_dataset("digits")
-    perms = permutations(n_tasks, 64, seed)
-    return [cl.Task(PermutedView(data.x_train, q), data.y_train, PermutedView(data.x_test, q),
-                    data.y_test, 0, f"permutation {t}") for t, q in enumerate(perms)]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", nargs="+", default=["hlop", "finetune", "gpm"])
@@ -120,7 +109,7 @@ def main() -> None:
           flush=True)
     results = {m: [] for m in args.methods}
     for seed in range(args.seeds):
-        tasks = digit_tasks(args.tasks, seed)
+        tasks = cl.permuted_digit_tasks(args.tasks, seed)
         for method in args.methods:
             net = recurrent_net(seed, args.hidden, args.p, n_in=n_in)
             rc = cl.NetworkRunConfig(method=method, modules=MODULES, epochs=args.epochs,

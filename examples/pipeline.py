@@ -22,7 +22,6 @@ from neuro.tasks.pipeline import (
     MODULES,
     DigitLoss,
     PipelineConfig,
-    permuted_digit_tasks,
     pipeline_network,
 )
 
@@ -44,7 +43,7 @@ def main() -> None:
     rc = cl.NetworkRunConfig(method="hlop", modules=MODULES, epochs=cfg.epochs, lr=cfg.lr,
                              momentum=0.9)
     result = cl.run_network_stream(pruned, DigitLoss(cfg.feed, cfg.steps, cfg.gain),  # 4. A, B, C
-                                   permuted_digit_tasks(cfg.tasks, 0), rc, return_network=True)
+                                   cl.permuted_digit_tasks(cfg.tasks, 0), rc, return_network=True)
     trained = result.pop("network")
     after = dynamics.network_spectrum(trained, noise, jacobian="smoothed", k=3,  # 5. spectrum
                                       burn_in=cfg.lyapunov_steps // 3)

@@ -437,6 +437,15 @@ def state_index(state: Any, select: Callable[[Any], Any]) -> np.ndarray:
     return np.asarray(target).reshape(-1).astype(np.int64)
 
 
+def _flat_step(net: Any, unravel: Callable, flat: jax.Array, rest: Any, x: Any
+               ) -> tuple[jax.Array, Any]:
+    """One network step on the flat float state; the non-float part is carried alongside."""
+    from neuro._pytree import combine, partition
+
+    diff, rest = partition(net.step(combine(unravel(flat), rest), x)[0])
+    return ravel_pytree(diff)[0], rest
+
+
 def _map_for(net: Any, jacobian: str) -> Any:
     if jacobian not in JACOBIANS:
         raise ValueError(f"jacobian must be one of {JACOBIANS}; got {jacobian!r}")
@@ -446,12 +455,8 @@ def _map_for(net: Any, jacobian: str) -> Any:
 @functools.partial(jax.jit, static_argnames=("every",))
 def _network_jacobians(net, state0, inputs, every):
     flat0, unravel, rest0 = _split_state(state0)
-    from neuro._pytree import combine, partition
 
-    def f(flat, rest, x):
-        new = net.step(combine(unravel(flat), rest), x)[0]
-        diff, rest = partition(new)
-        return ravel_pytree(diff)[0], rest
+    f = functools.partial(_flat_step, net, unravel)
 
     def one(carry, x):
         flat, rest = carry
@@ -481,15 +486,12 @@ def network_jacobians(net: Any, inputs: Any, *, jacobian: str, state0: Any = Non
 
 @functools.partial(jax.jit, static_argnames=("k", "burn_in"))
 def _network_spectrum_core(net, state0, inputs, key, k, burn_in):
-    from neuro._pytree import combine, partition
+    from neuro._pytree import combine
 
     flat0, unravel, rest0 = _split_state(state0)
     q0, _ = jnp.linalg.qr(jax.random.normal(key, (flat0.shape[0], k), flat0.dtype))
 
-    def f(flat, rest, x):
-        new = net.step(combine(unravel(flat), rest), x)[0]
-        diff, rest = partition(new)
-        return ravel_pytree(diff)[0], rest
+    f = functools.partial(_flat_step, net, unravel)
 
     def step(carry, x):
         flat, rest, q = carry

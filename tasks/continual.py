@@ -552,6 +552,17 @@ class NetworkRunConfig:
             raise ValueError(f"momentum must lie in [0, 1); got {self.momentum}")
 
 
+def permuted_digit_tasks(n_tasks: int, seed: int) -> list[Task]:
+    """scikit-learn digits in [0, 1] (no standardisation: the input is a current), one fixed
+    pixel permutation per task, applied lazily (memory independent of the task count)."""
+    from neuro.tasks.data import PermutedView, load_dataset, permutations
+
+    data = load_dataset("digits")
+    perms = permutations(n_tasks, 64, seed)
+    return [Task(PermutedView(data.x_train, q), data.y_train, PermutedView(data.x_test, q),
+                 data.y_test, 0, f"permutation {t}") for t, q in enumerate(perms)]
+
+
 def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig, *,
                        progress: bool = False, return_network: bool = False) -> dict[str, Any]:
     """Continual learning of any Network on ``tasks`` (a sequence of :class:`Task`).

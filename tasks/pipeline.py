@@ -156,17 +156,6 @@ class DigitLoss:
         return ce, {"accuracy": acc, "presynaptic": pre}
 
 
-def permuted_digit_tasks(n_tasks: int, seed: int) -> list:
-    """scikit-learn digits in [0, 1], one fixed pixel permutation per task (applied lazily)."""
-    from neuro.tasks import continual as cl
-    from neuro.tasks.data import PermutedView, load_dataset, permutations
-
-    data = load_dataset("digits")
-    perms = permutations(n_tasks, 64, seed)
-    return [cl.Task(PermutedView(data.x_train, q), data.y_train, PermutedView(data.x_test, q),
-                    data.y_test, 0, f"permutation {t}") for t, q in enumerate(perms)]
-
-
 def _lambda_max(net: Network, steps: int, seed: int) -> float:
     drive = lnp_prune.noise_drive(jax.random.PRNGKey(seed), steps, lnp_prune.input_size(net))
     return float(lnp_prune.max_lyapunov(net, drive, burn_in=steps // 3,
@@ -188,7 +177,7 @@ def run_pipeline(cfg: PipelineConfig = PipelineConfig(), *, progress: bool = Fal
     rc = cl.NetworkRunConfig(method="hlop", modules=MODULES, epochs=cfg.epochs, lr=cfg.lr,
                              momentum=0.9, seed=cfg.seed)
     loss = DigitLoss(cfg.feed, cfg.steps, cfg.gain)
-    stream = cl.run_network_stream(small, loss, permuted_digit_tasks(cfg.tasks, cfg.seed), rc,
+    stream = cl.run_network_stream(small, loss, cl.permuted_digit_tasks(cfg.tasks, cfg.seed), rc,
                                    progress=progress, return_network=True)
     trained = stream.pop("network")
     lam_after = _lambda_max(trained, cfg.lyapunov_steps, cfg.seed + 100)
