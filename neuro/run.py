@@ -46,6 +46,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from neuro import fast_coba
 from neuro.fast_rnn import fused_scan
 from neuro.io import digest, load_checkpoint, run_identity, save_checkpoint
 from neuro.network import network_step
@@ -201,6 +202,10 @@ def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=No
         fused = fused_scan(params, state, inputs, monitors, remat_chunk)
         if fused is not None:
             return fused[0], _select(fused[1], monitors)
+    if step is network_step and every == 1:  # backend="fused" Sparse (neuro.fast_coba)
+        fused = fast_coba.fused_scan(params, state, inputs, monitors, remat_chunk, n, _select)
+        if fused is not None:
+            return fused
 
     def one(carry, x):
         new, out = step(params, carry, x)

@@ -35,7 +35,7 @@ from neuro.projections.delays import DelayState, delay_init, delay_step
 from neuro.validation import ArgumentTypeError, ConfigError, check_choice
 
 Array = jax.Array
-BACKENDS = ("event", "dense")
+BACKENDS = ("event", "dense", "fused")
 
 
 class SparseState(NamedTuple):
