@@ -383,8 +383,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             total_slots += pdims[5 * p + 2]
         lists = numba.carray(out[5], (max(1, total_slots * n),), i32)
         counts = numba.carray(out[6], (max(1, total_slots),), i32)
-        width_p = n if per_neuron else 1
-        params = numba.carray(ins[n_state], (5 * width_p,), f)
+        params = numba.carray(ins[n_state], (5 * (n if per_neuron else 1),), f)
         rev = numba.carray(ins[n_state + 1], (max(C, 1),), f)
         decay = numba.carray(ins[n_state + 2], (m if decay_full else C,), f)
         spikes_out = numba.carray(out[n_state], (steps * n,), types.uint8)
@@ -397,7 +396,6 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             for p in range(P):
                 d = pdims[5 * p + 2]
                 if d:
-                    buf = numba.carray(out[7 + p], (d * n,), f)
                     bufb = numba.carray(out[7 + p], (d * n,), ubits)
                     for s in range(d):
                         cnt = 0
@@ -416,7 +414,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 n_cur += 1
 
         for t in range(steps):
-            # 1. deliver the spikes of each projection's delay slot (or of the last step)
+            # 1. deliver the spikes of each projection's delay slot (or of the last step);
+            # the slot then holds the last step's spikes (buffer and list)
             base = 0
             for p in range(P):
                 width, w_cols, d, offset, sink = (pdims[5 * p], pdims[5 * p + 1],
@@ -436,20 +435,16 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 for q in range(cnt):
                     i = lists[row + q] if d else cur[q]
                     first = i * width
-                    if w_cols == 1:
+                    if w_cols == 1 and identity:  # the common case: a bare gather-add
                         w = weights[i]
-                        if identity:
-                            for k in range(width):
-                                g[targets[first + k]] += w
-                        else:
-                            for k in range(width):
-                                tk = targets[first + k]
-                                g[m - 1 if tk == sink else tk + offset] += w
+                        for k in range(width):
+                            g[targets[first + k]] += w
                     else:
                         for k in range(width):
                             tk = targets[first + k]
-                            g[m - 1 if tk == sink else tk + offset] += weights[first + k]
-                if d:  # the slot now holds the last step's spikes (buffer and list)
+                            g[m - 1 if tk == sink else tk + offset] += (
+                                weights[i] if w_cols == 1 else weights[first + k])
+                if d:
                     buf = numba.carray(out[7 + p], (d * n,), f)
                     for q in range(cnt):
                         buf[slot * n + lists[row + q]] = zero
@@ -460,7 +455,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     counts[base + slot] = n_cur
                     positions[p] = slot + 1 if slot + 1 < d else 0
                     base += d
-            # 2. neurons and 3. the traces decay: one branch-free (vectorised) pass
+            # 2. neurons and 3. the decay of their traces: one branch-free pass
             o = t * n
             if per_neuron:
                 for j in range(n):
@@ -486,7 +481,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     for c in range(C):
                         g[c * n + j] = g[c * n + j] * decay[c * n + j if decay_full else c]
             g[m - 1] = g[m - 1] * (decay[m - 1] if decay_full else zero)
-            # 4. the list of this step's spikes (and the membrane)
+            # 4. the list of this step's spikes (ascending), 8 potentials at a time on the
+            # bit pattern (and the membrane)
             n_cur = 0
             i = 0
             while i + 8 <= n:
@@ -503,8 +499,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     n_cur += 1
                 i += 1
             if want_v:
-                for i in range(n):
-                    v_out[o + i] = v[i]
+                for j in range(n):
+                    v_out[o + j] = v[j]
 
     name = (f"neuro_fused_lif_{dtype}_{C}_{kind}_{method}_{int(per_neuron)}_{int(decay_full)}_"
             f"{int(want_v)}_{P}")
