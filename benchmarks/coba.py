@@ -103,8 +103,9 @@ def peak_mb() -> float:
 
 
 def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
-                 variant: str = "brainpy") -> dict:
-    """neuro on the saved network (``variant="auryn"``: Auryn's network, sampled from the seed)."""
+                 variant: str = "brainpy", backend: str = "fused") -> dict:
+    """neuro on the saved network (``variant="auryn"``: Auryn's network, sampled from the seed)
+    with the projection backend ``backend`` (``"fused"``: :mod:`neuro.fast_coba`)."""
     import jax
     import numpy as np
 
@@ -116,13 +117,15 @@ def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
         limit_cpu_threads(threads)
     n, n_exc = int(data["n"]), int(data["n_exc"])
     if variant == "auryn":
-        net, state = coba.coba_network(n, variant="auryn", seed=int(data["seed"]))
+        net, state = coba.coba_network(n, variant="auryn", seed=int(data["seed"]),
+                                       backend=backend)
     else:
         is_inh = np.arange(n) >= n_exc
         conn = projections.from_edges(
             data["pre"], data["post"], n, n, source_channels=is_inh.astype(int), n_channels=2,
             source_weights=np.where(is_inh, PARAMS["w_inh"], PARAMS["w_exc"]))
-        net, state = coba.coba_network(n, variant="brainpy", conn=conn, v0=data["v0"])
+        net, state = coba.coba_network(n, variant="brainpy", conn=conn, v0=data["v0"],
+                                       backend=backend)
     steps = int(round(duration * 1e4))
     monitor = coba.monitor(net)
     times, cpu = [], []
@@ -142,7 +145,7 @@ def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
     if variant == "auryn":  # Auryn has one network of its own: compare with several of ours
         rates = [spikes / n / duration]
         for seed in range(int(data["seed"]) + 1, int(data["seed"]) + AURYN_SEEDS):
-            net, state = coba.coba_network(n, variant="auryn", seed=seed)
+            net, state = coba.coba_network(n, variant="auryn", seed=seed, backend=backend)
             out = run.simulate(net, state, n_steps=steps, monitors=monitor)
             rates.append(float(np.asarray(out.records["spikes"]).sum()) / n / duration)
         result["seed_rates"] = rates
@@ -410,9 +413,11 @@ def worker_main(args) -> None:
     import numpy as np
 
     data = dict(np.load(args.data))
-    fns = {"neuro": lambda *a: worker_neuro(*a, threads=args.threads),
-           "neuro-auryn": lambda *a: worker_neuro(*a, threads=args.threads, variant="auryn"),
-           "baseline": lambda *a: worker_baseline(*a, threads=args.threads),
+    threads = args.threads[0]
+    fns = {"neuro": lambda *a: worker_neuro(*a, threads=threads, backend=args.backend),
+           "neuro-auryn": lambda *a: worker_neuro(*a, threads=threads, variant="auryn",
+                                                  backend=args.backend),
+           "baseline": lambda *a: worker_baseline(*a, threads=threads),
            "auryn": lambda *a: worker_auryn(*a, binary=args.auryn),
            "numpy": worker_numpy, "brainpy": worker_brainpy,
            "brian2-numpy": lambda *a: worker_brian2(*a, target="numpy"),
@@ -463,7 +468,7 @@ def baseline_checkout(rev: str, dest: Path) -> Path:
 
 def run_worker(python: str, name: str, data: Path, duration: float, repeats: int,
                timeout: float, threads: int = 1, baseline: Path | None = None,
-               auryn: str | None = None) -> dict:
+               auryn: str | None = None, backend: str = "fused") -> dict:
     env = dict(os.environ)
     if name == "baseline":
         env["NEURO_BASELINE_ROOT"] = str(baseline)
@@ -471,7 +476,8 @@ def run_worker(python: str, name: str, data: Path, duration: float, repeats: int
     else:
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [python, str(Path(__file__).resolve()), "--worker", name, "--data", str(data),
-           "--duration", str(duration), "--repeats", str(repeats), "--threads", str(threads)]
+           "--duration", str(duration), "--repeats", str(repeats), "--threads", str(threads),
+           "--backend", backend]
     if auryn:
         cmd += ["--auryn", auryn]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -500,8 +506,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="FILE", default=None, help="also save rows as JSON")
     parser.add_argument("--plot", metavar="FILE", default=None,
                         help="plot run time vs synaptic events per size")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="XLA:CPU threads for neuro (default 1, faster here; 0 = XLA default)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="CPU threads for neuro (XLA:CPU pools and Numba; default 1; 0 = the "
+                        "defaults); several values add rows neuro@Nt, neuro-auryn@Nt")
+    parser.add_argument("--backend", choices=("fused", "event"), default="fused",
+                        help="neuro's projection backend (fused: neuro.fast_coba, the default)")
     parser.add_argument("--baseline", metavar="REV", default=None,
                         help="also run neuro as of git revision REV (e.g. dbe7d37) on the same "
                         "network, as the row neuro@REV")
@@ -526,7 +535,8 @@ def main(argv=None) -> int:
             plan.append((n, scaled))
     print(f"# COBA (BrainPy variant: I = 20 mV, V0 ~ N(-55, 5) mV), dt = 0.1 ms, "
           f"{args.duration:g} s biological, median of {args.repeats}; neuro XLA threads: "
-          f"{args.threads or 'default'}; peers python: "
+          f"{', '.join(str(t or 'default') for t in args.threads)}; backend {args.backend}; "
+          f"peers python: "
           f"{peers_python}; {os.cpu_count()} CPUs", flush=True)
     available = {}
     auryn = find_auryn(args.auryn)
@@ -560,15 +570,18 @@ def main(argv=None) -> int:
         data = tmp / f"net_{n}.npz"
         make_network(n, args.seed, data)
         ours = mine = None
-        names = ["neuro"] + (["baseline"] if baseline else []) + \
-            [p for p in peers if p in available and p != "auryn"]
+        first = args.threads[0]
+        names = [("neuro", t) for t in args.threads] + \
+            ([("baseline", first)] if baseline else []) + \
+            [(p, first) for p in peers if p in available and p != "auryn"]
         if "auryn" in peers and "auryn" in available:
-            names += ["neuro-auryn", "auryn"]
-        for name in names:
+            names += [("neuro-auryn", t) for t in args.threads] + [("auryn", first)]
+        single = {}
+        for name, threads in names:
             python = available.get(name, sys.executable)
             try:
                 res = run_worker(python, name, data, args.duration, args.repeats, args.timeout,
-                                 args.threads, baseline=baseline, auryn=auryn)
+                                 threads, baseline=baseline, auryn=auryn, backend=args.backend)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 print(f"# {name} at N={n}: {exc}", flush=True)
                 continue
@@ -576,10 +589,25 @@ def main(argv=None) -> int:
             c = sorted(res["cpu"])[len(res["cpu"]) // 2] / args.duration
             rate = res["spikes"] / n / args.duration
             label = f"neuro@{args.baseline}" if name == "baseline" else name
-            row = dict(simulator=label, n=n, rate_hz=rate, seconds_per_bio_second=t,
-                       cpu_seconds_per_bio_second=c, compile_seconds=res["compile"],
+            if name.startswith("neuro") and threads != first:
+                label = f"{name}@{threads}t"
+            row = dict(simulator=label, n=n, threads=threads, rate_hz=rate,
+                       seconds_per_bio_second=t, cpu_seconds_per_bio_second=c,
+                       compile_seconds=res["compile"],
                        events_per_second=res["events"] / args.duration / t,
+                       cpu_ns_per_event=1e9 * c * args.duration / max(res["events"], 1),
                        peak_mb=res["peak_mb"], times=res["times"], cpu=res["cpu"])
+            if label != name:  # another thread count: compared with the first one
+                base = single.get(name)
+                row.update(ratio_to_ours=float("nan"), cpu_ratio_to_ours=float("nan"),
+                           rate_check=(f"{base['seconds_per_bio_second'] / t:.2f}x the speed "
+                                       f"of {first} thread(s) (wall)") if base else "-")
+                rows.append(row)
+                print(f"{label:14s} {n:7d} {rate:8.2f} {t:8.3f} {c:7.3f} {res['compile']:9.2f} "
+                      f"{row['events_per_second']:10.3g} {res['peak_mb']:8.0f} {'':>7s} "
+                      f"{'':>6s}  {row['rate_check']}", flush=True)
+                continue
+            single[name] = row
             if name == "neuro":
                 ours = row
             ratio = t / ours["seconds_per_bio_second"] if ours else float("nan")
@@ -608,11 +636,28 @@ def main(argv=None) -> int:
                   f"{row['events_per_second']:10.3g} {res['peak_mb']:8.0f} {ratio:7.2f} "
                   f"{cpu_ratio:6.2f}  {check}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
+    linearity(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     if args.plot:
         plot_scaling(rows, args.plot)
     return 0
+
+
+def linearity(rows) -> None:
+    """Print, per simulator measured at several sizes, the CPU time per synaptic event at each
+    size and the spread (largest / smallest): cost linear in the events keeps it near 1."""
+    by_name = {}
+    for r in rows:
+        by_name.setdefault(r["simulator"], []).append(r)
+    for name, rs in by_name.items():
+        if len(rs) < 2:
+            continue
+        per = [(r["n"], r["cpu_ns_per_event"]) for r in sorted(rs, key=lambda r: r["n"])]
+        spread = max(p for _, p in per) / min(p for _, p in per)
+        print(f"# {name}: cpu ns per synaptic event " +
+              ", ".join(f"N={n}: {p:.1f}" for n, p in per) +
+              f"; largest/smallest {spread:.2f}", flush=True)
 
 
 def plot_scaling(rows, path: str) -> None:
