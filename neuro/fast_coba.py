@@ -175,14 +175,42 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
 
 
 def _batched(net, state, monitors, length, select):
-    """Leading batch axes: one fused run per network state (``jax.vmap``: sequential calls)."""
+    """Leading batch axes: one fused run per network state (``jax.vmap``: sequential calls).
+    The delay buffers hold the batch behind their slot axis, and share one position."""
     batch = state.z[next(iter(state.z))].shape[:-1]
-    flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[len(batch):]), state)
-    new, records = jax.vmap(lambda s: fused_scan(net, s, None, monitors, None, length,
-                                                 select))(flat)
-    new = jax.tree_util.tree_map(lambda a: a.reshape(*batch, *a.shape[1:]), new)
-    records = jax.tree_util.tree_map(
-        lambda a: jnp.moveaxis(a.reshape(*batch, *a.shape[1:]), len(batch), 0), records)
+    size = int(np.prod(batch))
+    lead = lambda a: a.reshape(size, *a.shape[len(batch):])
+    projections, proj_axes, out_proj = {}, {}, {}
+    for pname, ps in state.projections.items():
+        line = ps.line
+        if line is not None:
+            line = line._replace(buffer=line.buffer.reshape(line.buffer.shape[0], size, -1))
+        projections[pname] = ps._replace(line=line)
+        proj_axes[pname] = ps._replace(line=None if line is None else
+                                       line._replace(buffer=1, position=None))
+        out_proj[pname] = ps._replace(line=None if line is None else
+                                      line._replace(buffer=1, position=0))
+    flat = state._replace(neurons=jax.tree_util.tree_map(lead, state.neurons),
+                          synapses=jax.tree_util.tree_map(lead, state.synapses),
+                          z=jax.tree_util.tree_map(lead, state.z), projections=projections)
+    axes = state._replace(neurons=0, synapses=0, z=0, projections=proj_axes, modulators=0,
+                          readouts=0)
+    new, records = jax.vmap(lambda s: fused_scan(net, s, None, monitors, None, length, select),
+                            in_axes=(axes,),
+                            out_axes=(axes._replace(projections=out_proj), 1))(flat)
+    unlead = lambda a: a.reshape(*batch, *a.shape[1:])
+    projections = {}
+    for pname, ps in new.projections.items():
+        line = ps.line
+        if line is not None:
+            line = line._replace(buffer=line.buffer.reshape(line.buffer.shape[0], *batch, -1),
+                                 position=line.position[0])  # the same in every run
+        projections[pname] = ps._replace(line=line)
+    new = new._replace(neurons=jax.tree_util.tree_map(unlead, new.neurons),
+                       synapses=jax.tree_util.tree_map(unlead, new.synapses),
+                       z=jax.tree_util.tree_map(unlead, new.z), projections=projections)
+    records = jax.tree_util.tree_map(lambda r: r.reshape(r.shape[0], *batch, *r.shape[2:]),
+                                     records)
     return new, records
 
 

@@ -1,0 +1,151 @@
+"""The fused CPU backend (neuro.fast_coba) equals the pure-JAX event reference step by step."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from neuro import fast_coba, network, neurons, projections, run, synapses
+from neuro.models import coba
+from neuro.validation import ConfigError
+
+pytestmark = pytest.mark.skipif(not fast_coba.applies(), reason="needs XLA:CPU and Numba")
+
+
+def _runs(n, steps, monitors, chunk=None, **kw):
+    out = {}
+    for backend in ("event", "fused"):
+        net, s0 = coba.coba_network(n, seed=1, backend=backend, **kw)
+        mon = monitors(net) if callable(monitors) else monitors
+        out[backend] = run.simulate(net, s0, n_steps=steps, monitors=mon, chunk=chunk)
+    return out["event"], out["fused"]
+
+
+def _assert_same(ref, got, atol=0.0):
+    for a, b in zip(jax.tree_util.tree_leaves(ref), jax.tree_util.tree_leaves(got), strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        if atol and np.issubdtype(a.dtype, np.floating):
+            np.testing.assert_allclose(b, a, rtol=0, atol=atol)
+        else:
+            np.testing.assert_array_equal(b, a)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, pytest.param(jnp.float64,
+                                                            marks=pytest.mark.slow)])
+def test_auryn_variant_is_bitwise_equal_with_its_delay_line(dtype):
+    """Forward Euler, an 8-step uniform delay, ~17 Hz: the raster, the activity counts and the
+    final state (potentials, counters, conductances, the delay buffer and its position)."""
+    with jax.enable_x64(dtype == jnp.float64):
+        ref, got = _runs(300, 1500, lambda net: coba.monitor(net, record=300), variant="auryn",
+                         dtype=dtype)
+        assert int(np.asarray(ref.records["spikes"]).sum()) > 500  # an active network
+        _assert_same(ref.records, got.records)
+        _assert_same(ref.state, got.state)
+
+
+def test_exp_euler_cuba_and_the_membrane_monitor_match_the_reference():
+    """Exponential Euler (the kernel's expf is within ~1 ulp of XLA's): spikes equal and
+    potentials within 1e-4 mV over 400 steps; CUBA (current synapses) likewise; the ``v``
+    monitor is served by the kernel too."""
+    ref, got = _runs(300, 400, ("spikes", "v"), variant="brainpy")
+    assert np.asarray(ref.records["spikes"]["n"]).sum() > 100
+    np.testing.assert_array_equal(got.records["spikes"]["n"], ref.records["spikes"]["n"])
+    np.testing.assert_allclose(got.records["v"]["n"], ref.records["v"]["n"], atol=1e-4)
+    _assert_same(ref.state, got.state, atol=1e-4)
+    net_e, s0 = coba.cuba_network(300, seed=2, variant="brainpy")
+    net_f, _ = coba.cuba_network(300, seed=2, variant="brainpy", backend="fused")
+    a = run.simulate(net_e, s0, n_steps=300, monitors=("spikes",))
+    b = run.simulate(net_f, s0, n_steps=300, monitors=("spikes",))
+    assert np.asarray(a.records["spikes"]["n"]).sum() > 100
+    np.testing.assert_array_equal(b.records["spikes"]["n"], a.records["spikes"]["n"])
+
+
+def test_a_run_in_pieces_continues_from_the_state_of_either_backend(monkeypatch):
+    """The fused run keeps the reference's state layout: chunks of a run (several kernel calls
+    and a remainder, chunk boundaries inside the delay line) give the run in one piece."""
+    monkeypatch.setattr(fast_coba, "CHUNK_BYTES", 300 * 7)  # 7 steps per kernel call
+    ref, got = _runs(300, 1000, ("spikes",), chunk=300, variant="auryn")
+    _assert_same(ref.records, got.records)
+    _assert_same(ref.state, got.state)
+    net, _ = coba.coba_network(300, seed=1, variant="auryn")
+    net_f, s0 = coba.coba_network(300, seed=1, variant="auryn", backend="fused")
+    half = run.simulate(net_f, s0, n_steps=500, monitors=("spikes",)).state
+    rest = run.simulate(net, half, n_steps=500, monitors=("spikes",))  # the event step goes on
+    _assert_same(ref.state, rest.state)
+
+
+def _two_projection_net(backend, per_neuron=False):
+    """E -> n on channel 0 (delay 2, per-synapse weights) and I -> n on channel 1 (delay 0),
+    two Sparse projections of one population; per-neuron thresholds and time constants."""
+    rng = np.random.default_rng(3)
+    n, n_e = 200, 160
+    v_th = -50.0 + (rng.normal(0.0, 1.0, n) if per_neuron else 0.0)
+    neuron = neurons.conductance_lif(v_th=v_th, bias=20.0, dt=0.1)
+    tau = np.array([[5.0] * n, list(8.0 + rng.random(n) * 4)]) if per_neuron else (5.0, 10.0)
+    pop = network.population(neuron, n, synapse=synapses.conductance_synapse(tau))
+    pre, post = np.nonzero(rng.random((n, n)) < 0.05)
+    exc, inh = pre < n_e, pre >= n_e
+    ce = projections.from_edges(pre[exc], post[exc], n, n, weights=rng.random(exc.sum()) * 0.8)
+    ci = projections.from_edges(pre[inh], post[inh], n, n,
+                                source_weights=np.full(n, 6.0))
+    projs = {"e": projections.sparse("n", "n", ce, delay=2, channel=0, backend=backend),
+             "i": projections.sparse("n", "n", ci, channel=1, backend=backend)}
+    net = network.network({"n": pop}, projs)
+    state = net.init_state()
+    v0 = jnp.asarray(rng.normal(-55.0, 5.0, n), jnp.float32)
+    return net, state._replace(neurons={"n": state.neurons["n"]._replace(v=v0)})
+
+
+@pytest.mark.parametrize("per_neuron", [False, True])
+def test_several_projections_channels_delays_and_per_neuron_parameters(per_neuron):
+    ref_net, s0 = _two_projection_net("event", per_neuron)
+    net, _ = _two_projection_net("fused", per_neuron)
+    a = run.simulate(ref_net, s0, n_steps=400, monitors=("spikes", "v"))
+    b = run.simulate(net, s0, n_steps=400, monitors=("spikes", "v"))
+    assert np.asarray(a.records["spikes"]["n"]).sum() > 50
+    np.testing.assert_array_equal(b.records["spikes"]["n"], a.records["spikes"]["n"])
+    np.testing.assert_allclose(b.records["v"]["n"], a.records["v"]["n"], atol=1e-4)
+
+
+def test_batched_states_run_one_network_each():
+    net_e, s0 = coba.coba_network(200, seed=4, variant="auryn")
+    net_f, _ = coba.coba_network(200, seed=4, variant="auryn", backend="fused")
+    v = s0.neurons["n"].v + jnp.asarray([[0.0], [3.0]])  # two initial conditions
+    batch = net_e.init_state(2)
+    batch = batch._replace(neurons={"n": batch.neurons["n"]._replace(v=v)})
+    a = run.simulate(net_e, batch, n_steps=300, monitors=("spikes",))
+    b = run.simulate(net_f, batch, n_steps=300, monitors=("spikes",))
+    assert b.records["spikes"]["n"].shape == (300, 2, 200)
+    _assert_same(a.records, b.records)
+    _assert_same(a.state, b.state)
+
+
+def test_step_by_step_and_gradients_use_the_event_path():
+    """``net.step`` of a fused projection is the event backend (same values); the kernel has no
+    derivative, so ``remat_chunk`` (a gradient option) is refused with a message."""
+    net_f, s0 = coba.coba_network(100, seed=0, variant="auryn", backend="fused")
+    net_e, _ = coba.coba_network(100, seed=0, variant="auryn")
+    _assert_same(net_e.step(s0)[0], net_f.step(s0)[0])
+    with pytest.raises(ConfigError, match="no derivative"):
+        run.scan_steps(net_f, s0, n_steps=10, remat_chunk=5)
+
+
+def test_networks_outside_the_pattern_are_refused_by_name():
+    net, s0 = coba.coba_network(100, seed=0, variant="auryn", backend="fused")
+    pop = net.populations["n"]
+    two = network.network({"n": pop, "m": pop}, net.projections)
+    with pytest.raises(ConfigError, match="2 populations"):
+        run.simulate(two, two.init_state(), n_steps=5)
+    conn = coba.connectivity(net)
+    mixed = network.network({"n": pop}, {"a": net.projections["recurrent"],
+                                          "b": projections.sparse("n", "n", conn)})
+    with pytest.raises(ConfigError, match="'b' is not a Sparse projection with backend='fused'"):
+        run.simulate(mixed, mixed.init_state(), n_steps=5)
+
+
+def test_the_environment_switch_selects_the_reference(monkeypatch):
+    monkeypatch.setenv("NEURO_EVENT_KERNEL", "jax")
+    assert not fast_coba.applies()
+    net, s0 = coba.coba_network(100, seed=0, variant="auryn", backend="fused")
+    assert fast_coba.fused_scan(net, s0, None, ("spikes",), None, 10, run._select) is None
