@@ -127,7 +127,9 @@ def ei_network(
     ``n`` neurons (:func:`num_excitatory` of them excitatory), connection probability
     ``in_degree / n``. ``variant`` selects initial state, drive and (``"auryn"``) weights, method
     and delay (module docstring). ``method``: ``"exp_euler"`` (default) or ``"euler"``.
-    ``backend``: ``"event"`` or the ``"dense"`` reference (``n <= 10000``). ``conn`` / ``v0``
+    ``backend``: ``"event"``, ``"fused"`` (the event step, and whole runs in the native CPU
+    kernel of :mod:`neuro.fast_coba`: same values, no derivative) or the ``"dense"`` reference
+    (``n <= 10000``). ``conn`` / ``v0``
     override the sampled connectivity / initial potentials (to load one network into several
     simulators). ``connectivity="procedural"`` regenerates the synapses from ``seed`` every step
     instead of storing them (:mod:`neuro.projections.procedural`: exactly ``round(in_degree)``

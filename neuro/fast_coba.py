@@ -22,9 +22,12 @@ spikes of every step (``uint8``; the membrane too when a monitor reads ``"v"``) 
 are applied to them afterwards. A fused projection in a network without this pattern is an
 error, never a silent fallback; off CPU, or without Numba, the reference step runs.
 
-Per step, the kernel does what the reference :meth:`Network.step` does, in the same order (so
-float64 and float32 results are bitwise equal for forward Euler; the exponential-Euler neuron
-calls libm's ``exp`` where XLA has its own, ~1 ulp apart)::
+Per step, the kernel does what the reference :meth:`Network.step` does, in the same order, with
+the same roundings: XLA:CPU fuses a multiply into the add that consumes it (one FMA), and the
+kernel writes those FMAs out, so float32 and float64 runs with forward Euler are bitwise equal to
+the reference (tests/test_fast_coba.py). Exponential Euler needs ``exp``: a branch-free Cephes
+polynomial in float32 (99 % of values bitwise equal to XLA's, the rest 1 ulp apart) and libm's in
+float64, so potentials agree to ~1e-6 relative and spikes until chaos amplifies that::
 
     g   <- g + sum over projections, over spikes i of step t - 1 - delay: w_ik at targets_ik
     r   <- max(r - 1, 0);  V integrates with g where r == 0   (neuro.neurons.conductance)
@@ -35,7 +38,19 @@ The uniform delay lines keep the reference's state (the ``[delay, N]`` buffer of
 its position, so a run may continue with either path), but the kernel reads and writes them
 through lists of the spikes of each slot (O(spikes) per step, not O(N)); the lists are scratch
 carried between chunks. Events are added in the order of the reference (ascending source, then
-table slot), so the conductances are the same sums in the same order.
+table slot), so the conductances are the same sums in the same order. The kernel runs
+``CHUNK_BYTES / N`` steps per call (at least one) and the monitors are applied to each chunk's
+``[steps, N]`` spikes under ``jax.vmap``: XLA:CPU materialises the reduction's operands, which
+then stay in cache (a 4 MiB chunk cost 4x more per step at N = 4,000 than a 64 KiB one).
+
+Where the time goes (XLA:CPU, one thread, Auryn's network at ~17 Hz, loaded shared 2-core
+machine; ``benchmarks/coba.py`` gives the table): at N = 4,000 a step is ~4.4 us in the kernel
+(the neuron pass, vectorised, ~1 us; the 640 events ~3 us) and ~2 us in the activity monitor's
+reductions over the chunk; at N = 40,000, ~60 us in the kernel (the neuron pass is memory bound:
+~40 bytes per neuron per step) and ~20 us in the monitor. One thread: a parallel region per step
+(Numba ``prange``, neurons split between threads, each thread adding the events that land on its
+neurons) was measured 4x slower in wall time at N = 40,000 on this shared machine, where a
+thread waits for a time slice at every step's join; it was left out.
 """
 
 from __future__ import annotations
@@ -247,6 +262,12 @@ class _Kernel:
         for (_, p), d in zip(self.projs, self.delays, strict=True):
             pdims += [p.targets.shape[1], p.weights.shape[1], d, p.channel * p.n_post, p.sink]
         self.pdims = np.array(pdims, np.int32)
+        # per table row, the slots up to its last synapse (the rest is padding that only adds
+        # into the sink, whose trace decays to 0 every step): once per run, not per chunk
+        self.extents = [jnp.max(jnp.where(p.targets != p.sink,
+                                          jnp.arange(1, p.targets.shape[1] + 1, dtype=jnp.int32),
+                                          0), axis=1).astype(jnp.int32)
+                        for _, p in self.projs]
 
     def init(self, state):
         name = self.name
@@ -272,8 +293,8 @@ class _Kernel:
         dims = np.array([n, self.n_channels, steps, int(self.pop.neuron.n_ref)], np.int32)
         args = [v, ref, g, z, positions, lists, counts, *buffers, self.params, self.reversal,
                 self.decay, dims, self.pdims]
-        for _, p in self.projs:
-            args += [p.targets, p.weights]
+        for (_, p), extent in zip(self.projs, self.extents, strict=True):
+            args += [p.targets, p.weights, extent]
         shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in (v, ref, g, z, positions,
                                                                    lists, counts, *buffers)]
         shapes.append(jax.ShapeDtypeStruct((steps, n), jnp.uint8))
@@ -488,8 +509,9 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 width, w_cols, d, offset, sink = (pdims[5 * p], pdims[5 * p + 1],
                                                   pdims[5 * p + 2], pdims[5 * p + 3],
                                                   pdims[5 * p + 4])
-                targets = numba.carray(ins[n_state + 5 + 2 * p], ((n + 1) * width,), i32)
-                weights = numba.carray(ins[n_state + 6 + 2 * p], ((n + 1) * w_cols,), f)
+                targets = numba.carray(ins[n_state + 5 + 3 * p], ((n + 1) * width,), i32)
+                weights = numba.carray(ins[n_state + 6 + 3 * p], ((n + 1) * w_cols,), f)
+                extent = numba.carray(ins[n_state + 7 + 3 * p], (n + 1,), i32)
                 identity = offset == 0 and sink == m - 1
                 row = 0
                 slot = 0
@@ -504,10 +526,10 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     first = i * width
                     if w_cols == 1 and identity:  # the common case: a bare gather-add
                         w = weights[i]
-                        for k in range(width):
+                        for k in range(extent[i]):
                             g[targets[first + k]] += w
                     else:
-                        for k in range(width):
+                        for k in range(extent[i]):
                             tk = targets[first + k]
                             g[m - 1 if tk == sink else tk + offset] += (
                                 weights[i] if w_cols == 1 else weights[first + k])

@@ -4,8 +4,9 @@ A model is a :class:`neuro.network.Network` (``net.step(state, x_t) -> (state, o
 any ``(step, params)`` with a pure ``step(params, state, x_t) -> (state, outputs)``, ``outputs``
 any pytree (usually a dict). Time is one ``lax.scan`` over the leading axis of ``inputs``; this
 module is the only time loop of the package. A network part with a fused backend (the recurrent
-projection's ``backend="fused"``, :mod:`neuro.fast_rnn`) computes the whole run here, inside this
-loop's entry point, when the network has its pattern.
+projection's ``backend="fused"``, :mod:`neuro.fast_rnn`; a sparse projection's
+``backend="fused"``, :mod:`neuro.fast_coba`) computes the whole run here, inside this loop's
+entry point, when the network has its pattern.
 
 * :func:`scan_steps` is the pure, differentiable loop (use it inside losses and ``grad``). It can
   record every ``every``-th output only, and trade compute for memory with ``remat_chunk``: the scan

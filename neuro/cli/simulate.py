@@ -37,7 +37,10 @@ def register(subparsers) -> None:
                         "I = 20 mV, V0 ~ N(-55, 5) mV (BrainPy/ANNarchy benchmark); auryn: "
                         "Auryn's sim_coba_benchmark network (COBA only: weights 0.4 / 5.1, "
                         "I = 20 mV, V0 = -60 mV, forward Euler, 0.8 ms delay)")
-    parser.add_argument("--backend", choices=("event", "dense"), default="event")
+    parser.add_argument("--backend", choices=("fused", "event", "dense"), default=None,
+                        help="fused: the native CPU kernel of neuro.fast_coba (the default on "
+                        "one device with table connectivity; event otherwise); event: the "
+                        "pure-JAX event-driven step; dense: the dense reference")
     parser.add_argument("--connectivity", choices=("table", "procedural"), default="table",
                         help="table: stored synapses (Bernoulli, p = in-degree / N); procedural: "
                         "regenerated from the seed every step (fixed out-degree, O(N) memory)")
@@ -99,6 +102,9 @@ def run(args: argparse.Namespace) -> dict:
         base.update(w_exc=coba.AURYN["w_exc"], w_inh=coba.AURYN["w_inh"])
     weights = {} if args.weight_scale == 1.0 else dict(
         w_exc=base["w_exc"] * args.weight_scale, w_inh=base["w_inh"] * args.weight_scale)
+    if args.backend is None:
+        args.backend = ("event" if args.connectivity == "procedural" or args.devices > 1
+                        else "fused")
     net, state = coba.ei_network(args.model, args.neurons, variant=args.variant, seed=args.seed,
                                  dt=args.dt, backend=args.backend, in_degree=args.in_degree,
                                  connectivity=args.connectivity, **weights)

@@ -10,6 +10,10 @@ reference ``z @ W`` with ``W`` held as a padded out-degree table (:mod:`.connect
   reference's. Leading (batch) axes are mapped with ``jax.vmap``.
 * ``backend="dense"``: the reference; the dense ``[n_pre, C n_post]`` matrix is built from the
   table inside the computation (a scatter), so it is differentiable and works under ``jit``.
+* ``backend="fused"``: the ``"event"`` backend step by step; in addition, the run loop
+  (:func:`neuro.run.scan_steps`) computes a whole run of a network of one conductance or current
+  LIF population with exponential synapses and such projections in a native CPU kernel, many
+  steps per call (:mod:`neuro.fast_coba`; same values, no derivative).
 
 Trainable values are the float ``weights`` (``[n_pre + 1, K]`` per synapse, or ``[n_pre + 1, 1]``
 one per source); the integer ``targets`` and ``delays`` are structure: not float leaves, so a
