@@ -31,7 +31,14 @@ Auryn (Zenke & Gerstner 2014) runs its own Vogels-Abbott network (``sim_coba_sca
 the row ``neuro-auryn``, neuro running that network (``neuro simulate coba --variant auryn``),
 sampled from neuro's seed. Auryn's s/bio-s and cpu s are its own timers of ``sys->run``.
 
+neuro runs with ``--backend fused`` (default: the native kernel of :mod:`neuro.fast_coba`) or
+``event`` (the pure-JAX step). ``--threads 1 2`` adds rows ``neuro@2t`` and ``neuro-auryn@2t``
+(their speed relative to one thread). After the table, each simulator measured at several sizes
+gets a line with its CPU nanoseconds per synaptic event at every size and their spread (largest /
+smallest): a cost linear in the events keeps it near 1.
+
     python benchmarks/coba.py                       # N = 4000, 1 s, all peers (~3-6 min)
+    python benchmarks/coba.py --sizes 4000 40000 400000 --peers brian2-cpp auryn --threads 1 2
     python benchmarks/coba.py --scaling             # + N = 4k, 16k, 40k: ours, Brian2 C++, BrainPy
     python benchmarks/coba.py --sizes 4000 16000 40000 100000 --peers brian2-cpp brainpy
     python benchmarks/coba.py --sizes 4000 40000 --peers brian2-cpp auryn --baseline dbe7d37
