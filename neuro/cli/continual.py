@@ -40,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-fwt", action="store_true",
                    help="skip the evaluations needed for FWT (faster; fwt is null)")
+    p.add_argument("--devices", type=int, default=1,
+                   help="data-parallel training over N devices (the batch split evenly, so "
+                   "--batch must be a multiple of N; on CPU, N virtual devices that share the "
+                   "cores; default 1)")
     add_checkpoint_flags(p, help="checkpoint after each task; resume from it if it exists")
     p.add_argument("--save", metavar="FILE", default=None, type=output_file,
                    help="write the result JSON to FILE")
@@ -48,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from neuro import distributed
+
+    if args.devices < 1:
+        raise ValueError(f"--devices must be >= 1; got {args.devices}")
+    if args.batch >= 1 and args.batch % args.devices:
+        raise ValueError(f"--batch {args.batch} is not a multiple of --devices {args.devices}: "
+                         "data-parallel training splits every batch evenly over the devices")
+    mesh = distributed.batch_mesh(args.devices)  # before JAX starts (virtual CPU devices)
+
     from neuro.tasks import continual as cl
     from neuro.tasks import metrics
     from neuro.validation import check_choice
@@ -73,7 +86,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         train_threshold=args.train_threshold,
         hlop=cl.HLOPConfig(spiking=(20.0, 1000.0) if args.hlop_spiking else None), **kwargs)
     result = cl.run_continual(stream, rc, checkpoint=args.checkpoint,
-                              force_restart=args.force_restart, progress=True)
+                              force_restart=args.force_restart, progress=True, mesh=mesh)
+    result["devices"] = args.devices
     result["data"] = str(args.data)
     if args.save:
         from neuro.io import save_json

@@ -36,11 +36,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lyapunov-steps", type=int, default=1500,
                    help="noise steps of each Lyapunov spectrum")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--devices", type=int, default=1,
+                   help="data-parallel BPTT/HLOP training over N devices (the batch of 64 split "
+                   "evenly, so N must divide 64; on CPU, N virtual devices that share the "
+                   "cores; default 1)")
     add_output_flags(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> dict:
+    from neuro import distributed
+    from neuro.tasks.continual import NetworkRunConfig
+
+    batch = NetworkRunConfig.batch
+    if args.devices < 1:
+        raise ValueError(f"--devices must be >= 1; got {args.devices}")
+    if batch % args.devices:
+        raise ValueError(f"--devices {args.devices} does not divide the training batch of "
+                         f"{batch}: data-parallel training splits every batch evenly over the "
+                         "devices")
+    mesh = distributed.batch_mesh(args.devices)  # before JAX starts (virtual CPU devices)
+
     from neuro.tasks.pipeline import PipelineConfig, run_pipeline
 
     cfg = PipelineConfig(neurons=args.neurons, tasks=args.tasks, epochs=args.epochs, lr=args.lr,
@@ -48,7 +64,8 @@ def run(args: argparse.Namespace) -> dict:
                          node_fraction=args.node_fraction, synapse_fraction=args.sparsity,
                          tune=args.tune, seed=args.seed, astro_block=args.astro_block,
                          probe_steps=args.probe_steps, lyapunov_steps=args.lyapunov_steps)
-    out = run_pipeline(cfg, progress=True)
+    out = run_pipeline(cfg, progress=True, mesh=mesh)
+    out["devices"] = args.devices
     if args.plot:
         out["plot"] = defer_plot(args, lambda path: _plot(out, path))
     return out
