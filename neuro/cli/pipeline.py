@@ -5,7 +5,9 @@ and astrocyte modulation -> whole-state Lyapunov spectrum -> Lyapunov Noise Prun
 task A -> HLOP continual learning on tasks B and C (permuted scikit-learn digits) ->
 Lyapunov spectrum again. Prints ``neurons``, ``synapses`` (before/after pruning),
 ``lambda_max_before``, ``lambda_max_after`` (1/ms), ``accuracy_matrix``, ``acc``, ``bwt``
-(percent) and ``seconds``; ``--plot FILE`` draws the accuracy matrix.
+(percent) and ``seconds``; ``--plot FILE`` draws the accuracy matrix. ``--devices N`` runs the
+BPTT and HLOP training data-parallel over N devices (N must divide the batch of 64; the results
+equal one device's up to summation order).
 """
 
 from __future__ import annotations
