@@ -131,6 +131,24 @@ def test_gpu_branch_traces_under_vmap_and_grad_without_changing_the_cpu_result(m
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.parametrize("kind", ["binary", "graded-delays", "procedural"])
+def test_dispatch_lowers_one_triton_kernel_per_step_for_cuda(monkeypatch, kind):
+    """Lowered for "cuda" (on any machine): the public projections pick the Pallas branch, the
+    kernel body is accepted by the Triton lowering, and a batch of 3 is one kernel (grid_x)."""
+    monkeypatch.setattr(_gpu, "gpu_present", lambda: True)
+    rng = np.random.default_rng(12)
+    if kind == "procedural":
+        proj = procedural("a", "b", 70, 50, 16, weights=rng.normal(size=70), seed=1)
+    else:
+        delays = (lambda pre, post, ch: (pre + post) % 3) if kind == "graded-delays" else None
+        proj = projections.sparse("a", "b", _conn(True, np.float32), delays=delays)
+    z = jnp.asarray(rng.random((3, 70)) < 0.3, jnp.float32)
+    step = jax.jit(lambda p, zz: p.deliver(p.init_state((3,)), zz, binary=kind == "binary")[1])
+    text = step.trace(proj, z).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
+    assert "grid_x = 3 : i32" in text
+
+
 def _gpu_and_reference(monkeypatch, fn):
     """``fn()`` with the GPU kernel, then with the pure-JAX reference (fresh traces)."""
     out = fn()
