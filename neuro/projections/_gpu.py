@@ -50,7 +50,6 @@ Array = jax.Array
 PLATFORMS = ("cuda", "rocm")
 MAX_PROGRAMS = 2048  # programs per batch element: spikes of a step are spread over them
 MAX_BLOCK = 256  # columns per program (a power of two, as Triton requires)
-_GOLDEN, _M1, _M2 = 0x9E3779B9, 0x7FEB352D, 0x846CA68B
 
 
 @functools.cache
@@ -70,15 +69,6 @@ def branches(fn) -> dict[str, Any]:
 
 def _block(width: int) -> int:
     return min(MAX_BLOCK, max(16, 1 << max(0, width - 1).bit_length()))
-
-
-def _mix32(x: Array) -> Array:
-    """"lowbias32" on uint32 (the hash of :mod:`.procedural`, inside the kernel)."""
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(_M1)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(_M2)
-    return x ^ (x >> 16)
 
 
 def _launch(row_fn, acc: Array, z: Array, operands: tuple, *, width: int, binary: bool,
@@ -201,11 +191,13 @@ def event_forward(layout, acc: Array, z: Array, weights: Array, targets: Array,
 
 @functools.cache
 def _procedural_fn(layout, w_dtype, programs, interpret):
+    from neuro.projections.procedural import _GOLDEN, mix32  # (procedural imports this module)
+
     def kernel_fn(acc, z, weights, channels):
         def row_fn(refs, i, cols, colmask):
             w_ref, ch_ref = refs
-            row = _mix32(i.astype(jnp.uint32) ^ jnp.uint32(layout.key))
-            h = _mix32(row + cols.astype(jnp.uint32) * jnp.uint32(_GOLDEN))
+            row = mix32(i.astype(jnp.uint32) ^ jnp.uint32(layout.key))
+            h = mix32(row + cols.astype(jnp.uint32) * jnp.uint32(_GOLDEN))
             post = (h % jnp.uint32(layout.n_post)).astype(jnp.int32)
             idx = ch_ref[i] * layout.n_post + post + layout.offset
             return idx, jnp.broadcast_to(w_ref[i], cols.shape), colmask

@@ -98,6 +98,23 @@ def test_kernel_equals_reference_with_per_synapse_delays():
     assert not np.array_equal(np.asarray(out), np.asarray(ring))
 
 
+def test_batched_weights_map_one_kernel_per_element_and_nested_vmaps_fold():
+    conn = _conn(False, np.float32, seed=13)
+    t = jnp.asarray(conn.targets)
+    ws = jnp.asarray(conn.weights) * jnp.asarray([1.0, 2.0, -0.5])[:, None, None]
+    rng = np.random.default_rng(14)
+    z = jnp.asarray(_values(rng, (3, 70), np.float32, True))
+    acc = jnp.zeros((3, conn.sink + 1))
+    layout = _events.Layout(4, True, 1, 0, conn.sink)
+    gpu = lambda a, zz, w: _gpu.event_forward(layout, a, zz, w, t, None, jnp.int32(0),
+                                              programs=4, interpret=True)
+    ref = lambda a, zz, w: _events._jax_forward(layout, a, zz, w, t, None, jnp.int32(0))
+    # outer vmap over the weights (one kernel each), inner over the batch (folded into one)
+    mapped = lambda f: jax.vmap(jax.vmap(f, (0, 0, None)), (None, None, 0))
+    out, expected = (jax.jit(mapped(f))(acc, z, ws) for f in (gpu, ref))
+    np.testing.assert_array_equal(_meaningful(out, [conn.sink]), _meaningful(expected, [conn.sink]))
+
+
 def test_procedural_kernel_equals_reference_and_adds_duplicate_targets():
     # 40 synapses per source onto 30 targets: drawn with replacement, so rows hit targets twice
     layout = ProceduralLayout(1234567, 40, 30, 4, False, 30)
