@@ -9,13 +9,17 @@ mean input is that of in-degree 80). Rows, each in its own process:
 * ``neuro-gpu``: the default dispatch: the Pallas (Triton) kernel of
   :mod:`neuro.projections._gpu` on "cuda" / "rocm";
 * ``neuro-jax``: the same network with ``NEURO_EVENT_KERNEL=jax`` (the pure-JAX event forward
-  of :mod:`neuro.projections._events`, the reference and fallback), on the same device.
+  of :mod:`neuro.projections._events`, the reference and fallback), on the same device;
+* ``brainpy-gpu`` (stored networks; when brainpy imports): the same saved network in
+  ``benchmarks/coba.py``'s BrainPy worker on the GPU (brainpy.dyn ``EventCSRLinear``, whose event
+  kernels are brainevent's), the same-run peer; its rate is checked against ``neuro-gpu``'s.
 
 Columns: rate Hz, s/bio-s (wall-clock per biological second, median of ``--repeats`` after a
 compiling run), compile s, events/s (synaptic events per wall-clock second), device peak MB
 (the accelerator's ``peak_bytes_in_use``), host peak MB, x gpu (time over the ``neuro-gpu``
-row's). Published GPU figures of other simulators follow the table: they were measured on other
-cards and networks, so they are a scale reference, not a same-run peer (no ratio is printed).
+row's), rate check (the peer's rate against ``neuro-gpu``'s, within 10 %). Published GPU
+figures of other simulators follow the table: they were measured on other cards and networks,
+so they are a scale reference, not a same-run peer (no ratio is printed).
 
 Without a GPU the script says so and stops (``--allow-cpu`` runs the same rows on the CPU, to
 check the script itself; the ``neuro-gpu`` row is then the CPU's default kernel). On the
@@ -28,6 +32,7 @@ workplace's GPU image (jax with CUDA, no neuro install needed)::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -38,6 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = {"neuro-gpu": "auto", "neuro-jax": "jax"}
+TOLERANCE = 0.10  # relative rate difference accepted as agreement (chaotic network, float32)
 
 # Published GPU timings of other simulators, for scale only (other cards, other networks).
 PUBLISHED = [
@@ -129,6 +135,13 @@ def worker_main(args) -> None:
 
     if args.worker == "table":
         res = worker_table(args.data, args.duration, args.repeats)
+    elif args.worker == "brainpy":
+        import numpy as np
+        from coba import worker_brainpy
+
+        res = worker_brainpy(dict(np.load(args.data)), args.duration, args.repeats,
+                             platform="cpu" if jax.default_backend() == "cpu" else "gpu")
+        res["device_peak_mb"] = _device_peak_mb()
     else:
         res = worker_procedural(args.n, args.procedural_degree, args.seed, args.duration,
                                 args.repeats)
@@ -166,7 +179,8 @@ def main(argv=None) -> int:
     parser.add_argument("--allow-cpu", action="store_true",
                         help="run without a GPU (checks the script; no GPU figure)")
     parser.add_argument("--json", metavar="FILE", default=None, help="also save rows as JSON")
-    parser.add_argument("--worker", choices=("table", "procedural"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("table", "procedural", "brainpy"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -186,8 +200,11 @@ def main(argv=None) -> int:
     print(f"# COBA (BrainPy variant), dt = 0.1 ms, {args.duration:g} s biological, median of "
           f"{args.repeats}; device: {jax.devices()[0].device_kind} ({platform}); jax "
           f"{jax.__version__}", flush=True)
-    header = (f"{'simulator':10s} {'network':>24s} {'rate Hz':>8s} {'s/bio-s':>8s} "
-              f"{'compile s':>9s} {'events/s':>10s} {'dev MB':>8s} {'host MB':>8s} {'x gpu':>6s}")
+    brainpy = importlib.util.find_spec("brainpy") is not None
+    if not brainpy:
+        print("# skip brainpy-gpu: brainpy is not importable in this interpreter", flush=True)
+    header = (f"{'simulator':11s} {'network':>24s} {'rate Hz':>8s} {'s/bio-s':>8s} "
+              f"{'compile s':>9s} {'events/s':>10s} {'dev MB':>8s} {'host MB':>8s} {'x gpu':>6s}  rate check")
     print(header, flush=True)
     plan = [("table", n) for n in args.sizes]
     if args.procedural:
@@ -201,19 +218,28 @@ def main(argv=None) -> int:
                 make_network(n, args.seed, data)
             label = f"{kind} {n:,}" + (f" K={args.procedural_degree}" if kind == "procedural"
                                        else "")
-            ours = None
-            for name, kernel in KERNELS.items():
-                if platform == "cpu":  # --allow-cpu: the default is then the CPU's kernel
-                    name = name.replace("-gpu", "-auto")
+            ours = ours_rate = None
+            names = list(KERNELS) + (["brainpy-gpu"] if kind == "table" and brainpy else [])
+            for name in names:
+                kernel = KERNELS.get(name, "auto")
+                if platform == "cpu":  # --allow-cpu: the defaults are then the CPU's kernels
+                    name = name.replace("-gpu", "-cpu" if name.startswith("brainpy") else
+                                        "-auto")
                 try:
-                    res = run_row(kind, kernel, args, data, n)
+                    res = run_row("brainpy" if name.startswith("brainpy") else kind, kernel,
+                                  args, data, n)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     print(f"# {name} on {label}: failed: {exc}", flush=True)
                     continue
                 t = sorted(res["times"])[len(res["times"]) // 2] / args.duration
-                ours = t if kernel == "auto" else ours
-                row = dict(simulator=name, network=kind, n=n, rate_hz=res["spikes"] / n /
-                           args.duration, seconds_per_bio_second=t,
+                rate = res["spikes"] / n / args.duration
+                if name.startswith("neuro") and kernel == "auto":
+                    ours, ours_rate = t, rate
+                check = "-" if not name.startswith("brainpy") or not ours_rate else (
+                    "agrees" if abs(rate - ours_rate) <= TOLERANCE * ours_rate
+                    else f"DIFFERS by {100 * (rate / ours_rate - 1):+.1f} %")
+                row = dict(simulator=name, network=kind, n=n, rate_hz=rate, rate_check=check,
+                           seconds_per_bio_second=t,
                            compile_seconds=res["compile"],
                            events_per_second=res["events"] / args.duration / t,
                            device_peak_mb=res["device_peak_mb"], peak_mb=res["peak_mb"],
@@ -221,9 +247,10 @@ def main(argv=None) -> int:
                            ratio_to_gpu=t / ours if ours else float("nan"))
                 rows.append(row)
                 dev = "-" if row["device_peak_mb"] is None else f"{row['device_peak_mb']:.0f}"
-                print(f"{name:10s} {label:>24s} {row['rate_hz']:8.2f} {t:8.3f} "
+                print(f"{name:11s} {label:>24s} {row['rate_hz']:8.2f} {t:8.3f} "
                       f"{row['compile_seconds']:9.2f} {row['events_per_second']:10.3g} "
-                      f"{dev:>8s} {row['peak_mb']:8.0f} {row['ratio_to_gpu']:6.2f}", flush=True)
+                      f"{dev:>8s} {row['peak_mb']:8.0f} {row['ratio_to_gpu']:6.2f}  {check}",
+                      flush=True)
     print("\n# published GPU figures (other cards and networks: scale reference, not a peer)")
     for source, gpu, n, t, note in PUBLISHED:
         value = "-" if t is None else f"{t:.3f}"
