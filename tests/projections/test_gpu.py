@@ -9,6 +9,7 @@ kernels (atomic adds) are compared with the reference through the public project
 """
 
 import dataclasses
+import re
 from functools import partial
 
 import jax
@@ -129,6 +130,7 @@ def test_procedural_kernel_equals_reference_and_adds_duplicate_targets():
     np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))  # no padding: sink too
 
 
+@pytest.mark.skipif(ON_GPU, reason="a CPU check: with a GPU the tests below run the kernel")
 def test_gpu_branch_traces_under_vmap_and_grad_without_changing_the_cpu_result(monkeypatch):
     conn = _conn(True, np.float32, seed=7)
     proj = projections.sparse("a", "b", conn)
@@ -163,7 +165,7 @@ def test_dispatch_lowers_one_triton_kernel_per_step_for_cuda(monkeypatch, kind):
     step = jax.jit(lambda p, zz: p.deliver(p.init_state((3,)), zz, binary=kind == "binary")[1])
     text = step.trace(proj, z).lower(lowering_platforms=("cuda",)).as_text()
     assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
-    assert "grid_x = 3 : i32" in text
+    assert re.search(r"grid_x\s*=\s*3\b", text)
 
 
 def _gpu_and_reference(monkeypatch, fn):
