@@ -10,7 +10,9 @@
   (sparse recurrence), strong (fixed global batch) and weak (fixed batch per device); the bytes
   of the all-reduce XLA compiled (gradients and loss; 2 (D - 1) / D of them per device, ring);
   the same step with HLOP's lateral circuits (``hlop`` rows: the Hebbian statistics join the
-  all-reduce), and any all-gather XLA put in a training step.
+  all-reduce), and any all-gather XLA put in a training step (on CPU the native event kernel,
+  a custom call XLA cannot split over the batch, is fed by a per-step all-gather of the batch;
+  ``NEURO_EVENT_KERNEL=jax`` selects the pure-JAX kernel, which XLA splits).
   Exchanged bytes are read from the compiled programs
   (:func:`neuro.distributed.compiled_collectives`) and checked against the expected sizes.
 * The state checkpoint (:mod:`neuro.distributed.checkpoint`): save and load time at the largest N.
@@ -299,7 +301,10 @@ def main(argv=None) -> int:
     gathers = {(r["bench"], r["batch"], r["devices"]): r["all_gather_bytes"] for r in rows
                if r["bench"] in ("train", "hlop") and r["all_gather_bytes"]}
     if gathers:
-        print(f"all-gathers in the training steps (bytes of their results): {gathers}")
+        print(f"all-gathers in the training steps (bytes of their results, (bench, batch, "
+              f"devices)): {gathers}; they sit in the time loop and run every step: XLA does not "
+              "split the native CPU event kernel (a custom call) over the batch, so each device "
+              "gathers the batch for it (NEURO_EVENT_KERNEL=jax: none)")
     if args.json:
         from neuro.io import save_json
 

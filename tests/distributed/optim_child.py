@@ -5,35 +5,24 @@ recurrence and a readout, its loss returning sample-major presynaptic rows [B T,
 
 import json
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from neuro import distributed, network, projections, readouts
-from neuro.neurons import lif
+from neuro import distributed
 from neuro.optim import HLOPState, empirical_fisher, find_state, hlop, hlop_add, presynaptic_size
 from neuro.plasticity import presynaptic_activity, subspace_init
 from neuro.run import scan_steps
 from neuro.train import Trainer, cross_entropy, readout_logits
 
+sys.path.insert(0, str(Path(__file__).parent))
+from train_child import build  # noqa: E402
+
 MODULES = ("in", "rec", "y")
 N_IN, N, STEPS = 16, 32, 8
-
-
-def build(seed=0):
-    k_in, k_out = jax.random.split(jax.random.PRNGKey(seed))
-    conn = projections.fixed_probability(seed, N, N, 0.2)
-    pre, post, _, _ = conn.to_edges()
-    w = np.random.default_rng(seed).normal(0.0, 0.5, pre.size)
-    conn = projections.from_edges(pre, post, N, N, weights=w)  # per-edge weights (HLOP)
-    return network.network(
-        {"h": network.population(lif(tau=10.0, v_th=0.6), N)},
-        {"in": projections.dense("x", "h", key=k_in, n_pre=N_IN, n_post=N, gain=3.0),
-         "rec": projections.sparse("h", "h", conn)},
-        readouts={"y": readouts.leaky("h", 4, key=k_out, n_in=N, tau=5.0)},
-        inputs={"x": N_IN})
 
 
 def loss(net, batch, key):
@@ -78,7 +67,7 @@ if __name__ == "__main__":
     y = rng.integers(0, 4, 128).astype(np.int32)
     x = rng.uniform(0, 0.3, (128, STEPS, N_IN)).astype(np.float32)
     x[np.arange(128), :, 4 * y] += 0.8  # class-coded inputs
-    net = build()
+    net = build(n_in=N_IN, n=N, n_out=4, p=0.2, edge_std=0.5, dtype=jnp.float32)  # per-edge
     net1, circ1, _, _, start = hlop_run(net, loss, x, y, None)
     netd, circd, trainer, opt_state, _ = hlop_run(net, loss, x, y, mesh)
     moved = rel({m: w for m, (w, _) in circ1.items()}, start)  # the Hebbian rule acted
