@@ -71,7 +71,10 @@ def batch_mesh(devices: int) -> Mesh | None:
         raise ValueError(f"devices must be a positive int; got {devices!r}")
     if devices == 1:
         return None
-    cpu_devices(int(devices))
+    try:
+        cpu_devices(int(devices))
+    except ValueError:  # JAX already started: the mesh takes what exists or names the shortfall
+        pass
     return mesh({BATCH: int(devices)})
 
 

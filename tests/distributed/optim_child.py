@@ -82,4 +82,8 @@ if __name__ == "__main__":
     out["fisher_rel"] = rel(fd, f1)
     out["fisher_max"] = max(float(jnp.max(f)) for f in jax.tree_util.tree_leaves(f1))
     out["fisher_sharded"] = [len(f.sharding.device_set) for f in jax.tree_util.tree_leaves(fd)][:1]
+    try:
+        distributed.check_batch(30, mesh)
+    except ValueError as exc:
+        out["uneven_batch"] = str(exc)
     print(json.dumps(out))

@@ -17,6 +17,7 @@ def test_hebbian_updates_and_fisher_reduce_across_the_batch(child):
     assert out["params_rel"] < 1e-6, out
     assert out["fisher_max"] > 0 and out["fisher_rel"] < 1e-6, out
     assert out["fisher_sharded"] == [4]
+    assert out["uneven_batch"].startswith("batch 30 is not a multiple of the 4 devices")
     # the Hebbian statistics are all-reduced like the gradients: no device gathers the
     # presynaptic rows of the batch (one module's rows alone are 32 x 8 x 16 float32 = 16 kB)
     assert out["step_collectives"].get("all-gather", 0) < 32 * 8 * 16 * 4, out["step_collectives"]
@@ -56,3 +57,16 @@ def test_devices_flag_refuses_an_uneven_split(capsys, argv, message):
 
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_batch_mesh_and_check_batch():
+    from neuro import distributed
+
+    assert distributed.batch_mesh(1) is None  # the single-device path, JAX untouched
+    with pytest.raises(ValueError, match="devices must be a positive int"):
+        distributed.batch_mesh(0)
+    distributed.check_batch(7, None)
+    mesh = distributed.mesh({"batch": 1})
+    distributed.check_batch(7, mesh)
+    with pytest.raises(ValueError, match="no axis 'batch'"):
+        distributed.check_batch(8, distributed.mesh(1))
