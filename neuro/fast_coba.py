@@ -44,13 +44,15 @@ table slot), so the conductances are the same sums in the same order. The kernel
 then stay in cache (a 4 MiB chunk cost 4x more per step at N = 4,000 than a 64 KiB one).
 
 Where the time goes (XLA:CPU, one thread, Auryn's network at ~17 Hz, loaded shared 2-core
-machine; ``benchmarks/coba.py`` gives the table): at N = 4,000 a step is ~4.4 us in the kernel
-(the neuron pass, vectorised, ~1 us; the 640 events ~3 us) and ~2 us in the activity monitor's
-reductions over the chunk; at N = 40,000, ~60 us in the kernel (the neuron pass is memory bound:
-~40 bytes per neuron per step) and ~20 us in the monitor. One thread: a parallel region per step
-(Numba ``prange``, neurons split between threads, each thread adding the events that land on its
-neurons) was measured 4x slower in wall time at N = 40,000 on this shared machine, where a
-thread waits for a time slice at every step's join; it was left out.
+machine; ``benchmarks/coba.py`` gives the table against Auryn and Brian2): per step, the kernel
+takes 4.1 / 56 / 916 us at N = 4,000 / 40,000 / 400,000, of which 3.0 / 40 / 761 us remain
+without any spike (the neuron pass: memory bound at 400,000, ~2 ns per neuron; and the call),
+so the 640 / 5,100 / 64,000 events cost ~1.7 / 3.1 / 2.4 ns each, at the ~3 ns of an isolated
+scatter-add; the activity monitor's reductions over each chunk add 1.7 / 25 / 330 us. One
+thread: a parallel region per step (Numba ``prange``, neurons split between threads, each
+adding the events that land on its neurons) was measured 4x slower in wall time at N = 40,000
+on this shared machine, where a thread waits for a time slice at every step's join; it was left
+out.
 """
 
 from __future__ import annotations
@@ -72,7 +74,11 @@ CHUNK_BYTES = 1 << 16
 
 
 def _fused_projections(net: Any) -> dict:
-    return {n: p for n, p in net.projections.items() if getattr(p, "backend", None) == "fused"}
+    """The Sparse projections with ``backend="fused"`` (a fused Dense one is :mod:`.fast_rnn`'s)."""
+    from neuro.projections.sparse import Sparse
+
+    return {n: p for n, p in net.projections.items()
+            if isinstance(p, Sparse) and p.backend == "fused"}
 
 
 def _pattern(net: Any) -> tuple[str, Any]:

@@ -149,3 +149,12 @@ def test_the_environment_switch_selects_the_reference(monkeypatch):
     assert not fast_coba.applies()
     net, s0 = coba.coba_network(100, seed=0, variant="auryn", backend="fused")
     assert fast_coba.fused_scan(net, s0, None, ("spikes",), None, 10, run._select) is None
+
+
+def test_a_fused_dense_projection_is_left_to_the_recurrent_backend():
+    """``dense(..., backend="fused")`` belongs to neuro.fast_rnn: this backend does not claim it."""
+    pop = network.population(neurons.lif(), 8)
+    rec = projections.dense("n", "n", np.zeros((8, 8), np.float32), backend="fused")
+    net = network.network({"n": pop}, {"r": rec})
+    assert fast_coba.fused_scan(net, net.init_state(), None, ("spikes",), None, 5,
+                                run._select) is None
