@@ -550,7 +550,9 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     counts[base + slot] = n_cur
                     positions[p] = slot + 1 if slot + 1 < d else 0
                     base += d
-            # 2. neurons and 3. the decay of their traces: one branch-free pass
+            # 2. neurons and 3. the decay of their traces: one branch-free pass. Written out
+            # twice on purpose: indexing the parameters by a stride (0 or 1), or the stores in
+            # a helper function, made this loop 1.4x / 3x slower (not vectorised; measured)
             o = t * n
             if per_neuron:
                 for j in range(n):
