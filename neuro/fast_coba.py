@@ -5,9 +5,10 @@ It is a *backend of a part*: a :func:`neuro.projections.sparse` projection built
 ``backend="fused"`` makes :func:`neuro.run.scan_steps` (and so :func:`neuro.run.simulate`) run
 its network here, in chunks of many steps per XLA:CPU custom call (a Numba kernel), instead of
 one :meth:`Network.step` per step (about 15-30 small XLA operations whose fixed dispatch cost
-dominated a step of a 4,000-neuron network). Step by step (``net.step``, gradients) a fused
-projection is the ``"event"`` backend. :func:`fused_scan` applies when the network has the
-pattern
+dominated a step of a 4,000-neuron network). Step by step (``net.step``, gradients, ``every >
+1``) a fused projection is the ``"event"`` backend with its pure-JAX forward (so that tracing a
+step, as :func:`neuro.run.simulate` does for the record's shapes, compiles no Numba kernel).
+:func:`fused_scan` applies when the network has the pattern
 
 * one population ``p``: :class:`neuro.neurons.ConductanceLIF` (exponential or forward Euler;
   ``reversal=()`` for current-based neurons) with :class:`neuro.synapses.Exponential` synapses of

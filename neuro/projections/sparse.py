@@ -10,7 +10,7 @@ reference ``z @ W`` with ``W`` held as a padded out-degree table (:mod:`.connect
   reference's. Leading (batch) axes are mapped with ``jax.vmap``.
 * ``backend="dense"``: the reference; the dense ``[n_pre, C n_post]`` matrix is built from the
   table inside the computation (a scatter), so it is differentiable and works under ``jit``.
-* ``backend="fused"``: the ``"event"`` backend step by step; in addition, the run loop
+* ``backend="fused"``: the ``"event"`` backend step by step (its pure-JAX forward); the run loop
   (:func:`neuro.run.scan_steps`) computes a whole run of a network of one conductance or current
   LIF population with exponential synapses and such projections in a native CPU kernel, many
   steps per call (:mod:`neuro.fast_coba`; same values, no derivative).
@@ -104,9 +104,11 @@ class Sparse:
         return SparseState(line, ring, jnp.int32(0))
 
     def _layout(self, binary: bool, offset: int = 0, acc_sink: int = -1) -> _events.Layout:
+        # "fused": the run loop's kernel does the work; its step (shape evaluation, gradients,
+        # every > 1) is the pure-JAX forward, so tracing it never compiles the Numba event kernel
         return _events.Layout(self.spikes_per_round, bool(binary), self.n_slots,
                               self.stride if self.delays is not None else 0, self.sink,
-                              offset, acc_sink)
+                              offset, acc_sink, "jax" if self.backend == "fused" else "auto")
 
     def deliver(self, state: SparseState, z: Array, *, binary: bool = False
                 ) -> tuple[SparseState, Array]:
