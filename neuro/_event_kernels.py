@@ -1,102 +1,337 @@
-"""Numba kernels of the event-driven products of :mod:`neuro.fast_rnn` (imported lazily: Numba is
-optional). Module-level functions, so Numba caches their machine code on disk (``cache=True``).
+"""Event-driven products of :mod:`neuro.fast_rnn`: XLA:CPU FFI handlers JIT-compiled by LLVM.
 
-``event_matmul*(x, w, split, out)``: ``out[r] = sum_k x[r, k] w[k]``; ``event_matmul_t*(x, d,
-split, out)``: ``out[k] = sum_r x[r, k] d[r]``; both visit only the non-zero ``x`` (``*_bool``:
-boolean ``x``, events without values). The rows are split into ``len(split)`` parts run by
-Numba's threads (the part count is an argument rather than ``numba.get_num_threads()`` so that
-the compiled code can be cached); for the transposed product each part accumulates into its own
-buffer, summed at the end. Each part is a plain serial kernel that LLVM vectorises over the
-contiguous output row. Summation orders are fixed for a given part count: results are
-deterministic.
+Two products that visit only the non-zero entries of ``x`` (spikes, sparse inputs)::
+
+    matmul(x, w, acc)   out[r, :] = acc[r, :] + sum_{k: x[r, k] != 0} x[r, k] w[k, :]
+    matmul_t(x, d)      out[k, :] =             sum_{r: x[r, k] != 0} x[r, k] d[r, :]
+
+``x`` ``[R, K]`` is boolean (events without values: no product) or has the float dtype of
+``w``/``d``; ``w`` ``[K, N]``, ``d`` ``[R, N]`` and ``acc`` ``[R, N]`` are float32 or float64. The
+work is ``R K`` tests plus ``N`` multiply-adds per event, against ``R K N`` for the dense
+product. Zeros are skipped by value (``x != 0``): NaN is an event, as in the dense product;
+``-0.0`` is not (its products are zeros). The sums run in a fixed order (``k``, then ``r``
+ascending): results are deterministic.
+
+Each product is one XLA custom call (the typed FFI: ``XLA_FFI_Error* handler(XLA_FFI_CallFrame*)``)
+that reads its buffers from XLA's call frame and runs in the calling XLA thread, with no Python
+in between. The handlers are a few loops written in LLVM IR below and compiled at first use by
+llvmlite (the LLVM binding that Numba is built on, ``pip install neuro[fast]``) at ``-O3`` for
+the host CPU, so the inner loop over ``N`` is vectorised (AVX2/AVX-512 where present). Why not
+Numba itself: measured on the training benchmark (``benchmarks/train.py``), importing Numba and
+initialising its compiler costs about 115 MB of resident memory before a single kernel runs
+(llvmlite alone about 60 MB), and the earlier bridge through ``brainevent.numba_kernel`` called
+back into Python and NumPy at every call, which cost more than the products themselves at the
+sizes of a training step.
+
+The call frame and buffer structs are read by byte offset (layout of ``xla/ffi/api/c_api.h``,
+FFI API 0.x on a 64-bit platform: pointers, ``size_t`` and ``int64_t`` fields, enums padded to 8
+bytes): the frame's ``args.args`` at byte 72 and ``rets.rets`` at 112; a buffer's ``data`` at 24
+and ``dims`` at 40. XLA's metadata query at registration is answered with the FFI API version of
+the installed jaxlib (from its bundled ``c_api.h``).
+
+Handlers are compiled once per process and dtype combination and kept alive with it (XLA holds
+their addresses). ``vmap`` runs them once per batch element (``vmap_method="sequential"``);
+they have no differentiation rules: :mod:`neuro.fast_rnn` calls them inside its own forward and
+backward passes. Import this module only where :func:`neuro.fast_rnn.events_available` is true.
 """
 
 from __future__ import annotations
 
-import numba
+import functools
+import hashlib
+import os
+import re
+import tempfile
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-_serial = numba.njit(fastmath=True, nogil=True, cache=True)
-_parallel = numba.njit(parallel=True, nogil=True, cache=True)
+Array = jax.Array
+_FLOATS = {"float32": "float", "float64": "double"}
 
 
-@_serial
-def _rows(x, w, out, r0, r1):
-    n_k, n = x.shape[1], w.shape[1]
-    for r in range(r0, r1):
-        for j in range(n):
-            out[r, j] = 0.0
-        for k in range(n_k):
-            v = x[r, k]
-            if v != 0:
-                for j in range(n):
-                    out[r, j] += v * w[k, j]
+def _ffi_api_version() -> tuple[int, int]:
+    """``(major, minor)`` of the XLA FFI API of the installed jaxlib (its ``c_api.h``); XLA
+    accepts a handler that reports a version between its minimum and its own. ``(0, 1)``, which
+    every jaxlib with the typed FFI accepts, when the header is not shipped."""
+    import jaxlib
+
+    header = os.path.join(os.path.dirname(jaxlib.__file__), "include", "xla", "ffi", "api",
+                          "c_api.h")
+    try:
+        with open(header) as fh:
+            text = fh.read()
+    except OSError:
+        return 0, 1
+    found = [re.search(rf"#\s*define\s+XLA_FFI_API_{part}\s+(\d+)", text)
+             for part in ("MAJOR", "MINOR")]
+    if not all(found):
+        return 0, 1
+    return int(found[0].group(1)), int(found[1].group(1))
 
 
-@_serial
-def _rows_bool(x, w, out, r0, r1):
-    n_k, n = x.shape[1], w.shape[1]
-    for r in range(r0, r1):
-        for j in range(n):
-            out[r, j] = 0.0
-        for k in range(n_k):
-            if x[r, k]:
-                for j in range(n):
-                    out[r, j] += w[k, j]
+# The handler: answer the metadata query, else load three buffers (two arguments, one result)
+# and call the product. %frame words: 1 extension_start, 9 args.args, 14 rets.rets. An
+# extension node: type (i32) at byte 8, next at 16; the metadata extension's XLA_FFI_Metadata*
+# at 24, whose api_version major/minor are i32 at bytes 24/28 and traits at 32.
+_HANDLER = """
+define ptr @{name}(ptr %frame) {{
+entry:
+  %ext_p = getelementptr i8, ptr %frame, i64 8
+  %ext = load ptr, ptr %ext_p
+  br label %walk
+walk:
+  %e = phi ptr [ %ext, %entry ], [ %next, %step ]
+  %is_null = icmp eq ptr %e, null
+  br i1 %is_null, label %call, label %check
+check:
+  %type_p = getelementptr i8, ptr %e, i64 8
+  %type = load i32, ptr %type_p
+  %is_meta = icmp eq i32 %type, 1
+  br i1 %is_meta, label %meta, label %step
+step:
+  %next_p = getelementptr i8, ptr %e, i64 16
+  %next = load ptr, ptr %next_p
+  br label %walk
+meta:
+  %md_p = getelementptr i8, ptr %e, i64 24
+  %md = load ptr, ptr %md_p
+  %major_p = getelementptr i8, ptr %md, i64 24
+  store i32 {major}, ptr %major_p
+  %minor_p = getelementptr i8, ptr %md, i64 28
+  store i32 {minor}, ptr %minor_p
+  %traits_p = getelementptr i8, ptr %md, i64 32
+  store i32 0, ptr %traits_p
+  ret ptr null
+call:
+  %args_p = getelementptr i8, ptr %frame, i64 72
+  %args = load ptr, ptr %args_p
+  %rets_p = getelementptr i8, ptr %frame, i64 112
+  %rets = load ptr, ptr %rets_p
+  %b0 = load ptr, ptr %args
+  %b1_p = getelementptr ptr, ptr %args, i64 1
+  %b1 = load ptr, ptr %b1_p
+  %bo = load ptr, ptr %rets
+  %x_p = getelementptr i8, ptr %b0, i64 24
+  %x = load ptr, ptr %x_p
+  %xd_p = getelementptr i8, ptr %b0, i64 40
+  %xd = load ptr, ptr %xd_p
+  %nr = load i64, ptr %xd
+  %nk_p = getelementptr i64, ptr %xd, i64 1
+  %nk = load i64, ptr %nk_p
+  %y_p = getelementptr i8, ptr %b1, i64 24
+  %y = load ptr, ptr %y_p
+  %yd_p = getelementptr i8, ptr %b1, i64 40
+  %yd = load ptr, ptr %yd_p
+  %n_p = getelementptr i64, ptr %yd, i64 1
+  %n = load i64, ptr %n_p
+  %o_p = getelementptr i8, ptr %bo, i64 24
+  %o = load ptr, ptr %o_p
+  call void @{core}(ptr %x, ptr %y, ptr %o, i64 %nr, i64 %nk, i64 %n)
+  ret ptr null
+}}
+"""
+
+# The loops, with counters in allocas of the entry block (promoted to registers by -O3); the
+# element type of x is i8 for bool, else the float type of the other operands.
+_LOOP = """
+  store i64 0, ptr %{i}
+  br label %{i}.head
+{i}.head:
+  %{i}.v = load i64, ptr %{i}
+  %{i}.go = icmp slt i64 %{i}.v, {bound}
+  br i1 %{i}.go, label %{i}.body, label %{i}.end
+{i}.body:
+"""
+_LOOP_END = """
+  %{i}.n = add i64 %{i}.v, 1
+  store i64 %{i}.n, ptr %{i}
+  br label %{i}.head
+{i}.end:
+"""
 
 
-@_serial
-def _rows_t(x, d, acc, r0, r1):
-    n_k, n = x.shape[1], d.shape[1]
-    for r in range(r0, r1):
-        for k in range(n_k):
-            v = x[r, k]
-            if v != 0:
-                for j in range(n):
-                    acc[k, j] += v * d[r, j]
+def _loop(i: str, bound: str, body: str) -> str:
+    return _LOOP.format(i=i, bound=bound) + body + _LOOP_END.format(i=i)
 
 
-@_serial
-def _rows_t_bool(x, d, acc, r0, r1):
-    n_k, n = x.shape[1], d.shape[1]
-    for r in range(r0, r1):
-        for k in range(n_k):
-            if x[r, k]:
-                for j in range(n):
-                    acc[k, j] += d[r, j]
+def _core(kind: str, x_type: str, f: str) -> str:
+    """``matmul``: for r, k with x[r, k] != 0: out[r, :] += x[r, k] w[k, :] (out holds acc);
+    ``matmul_t``: out = 0, then for r, k with x[r, k] != 0: out[k, :] += x[r, k] d[r, :]."""
+    test = ("%ev = icmp ne i8 %v, 0" if x_type == "i8" else f"%ev = fcmp une {f} %v, 0.0")
+    term = ("%t = fadd contract {f} %a, %b" if x_type == "i8" else
+            "%m = fmul contract {f} %v, %b\n  %t = fadd contract {f} %a, %m").format(f=f)
+    # the row that receives (dst) and the row that is added (src)
+    dst, src = ("r", "k") if kind == "matmul" else ("k", "r")
+    inner = f"""
+  %src.off = mul i64 %{src}.v, %n
+  %dst.off = mul i64 %{dst}.v, %n
+  %j.src = add i64 %src.off, %j.v
+  %j.dst = add i64 %dst.off, %j.v
+  %b_p = getelementptr {f}, ptr %y, i64 %j.src
+  %b = load {f}, ptr %b_p
+  %a_p = getelementptr {f}, ptr %o, i64 %j.dst
+  %a = load {f}, ptr %a_p
+  {term}
+  store {f} %t, ptr %a_p
+"""
+    k_body = f"""
+  %x.off = mul i64 %r.v, %nk
+  %x.i = add i64 %x.off, %k.v
+  %v_p = getelementptr {x_type}, ptr %x, i64 %x.i
+  %v = load {x_type}, ptr %v_p
+  {test}
+  br i1 %ev, label %event, label %k.skip
+event:
+{_loop("j", "%n", inner)}
+  br label %k.skip
+k.skip:
+"""
+    zero = ""
+    if kind == "matmul_t":
+        zero = f"""
+  %size = mul i64 %nk, %n
+  %bytes = mul i64 %size, {4 if f == "float" else 8}
+  call void @llvm.memset.p0.i64(ptr %o, i8 0, i64 %bytes, i1 false)
+"""
+    body = _loop("r", "%nr", _loop("k", "%nk", k_body))
+    return f"""
+define internal void @core(ptr noalias readonly %x, ptr noalias readonly %y, ptr noalias %o,
+                           i64 %nr, i64 %nk, i64 %n) alwaysinline {{
+entry:
+  %r = alloca i64
+  %k = alloca i64
+  %j = alloca i64
+{zero}
+{body}
+  ret void
+}}
+"""
 
 
-@_parallel
-def event_matmul(x, w, split, out):
-    parts, n_rows = split.shape[0], x.shape[0]
-    for p in numba.prange(parts):
-        _rows(x, w, out, p * n_rows // parts, (p + 1) * n_rows // parts)
+_MEMSET = "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)\n"
 
 
-@_parallel
-def event_matmul_bool(x, w, split, out):
-    parts, n_rows = split.shape[0], x.shape[0]
-    for p in numba.prange(parts):
-        _rows_bool(x, w, out, p * n_rows // parts, (p + 1) * n_rows // parts)
+_KINDS = ("matmul", "matmul_t")
 
 
-@_parallel
-def event_matmul_t(x, d, split, out):
-    parts, n_rows = split.shape[0], x.shape[0]
-    acc = np.zeros((parts, out.shape[0], out.shape[1]), out.dtype)
-    for p in numba.prange(parts):
-        _rows_t(x, d, acc[p], p * n_rows // parts, (p + 1) * n_rows // parts)
-    out[:] = acc[0]
-    for p in range(1, parts):
-        out += acc[p]
+def _name(kind: str, x_dtype: str, w_dtype: str) -> str:
+    return f"neuro_event_{kind}_{x_dtype}_{w_dtype}"
 
 
-@_parallel
-def event_matmul_t_bool(x, d, split, out):
-    parts, n_rows = split.shape[0], x.shape[0]
-    acc = np.zeros((parts, out.shape[0], out.shape[1]), out.dtype)
-    for p in numba.prange(parts):
-        _rows_t_bool(x, d, acc[p], p * n_rows // parts, (p + 1) * n_rows // parts)
-    out[:] = acc[0]
-    for p in range(1, parts):
-        out += acc[p]
+def _source() -> str:
+    """The LLVM IR of every handler (both products, boolean or valued ``x``, both floats)."""
+    major, minor = _ffi_api_version()
+    parts = [_MEMSET]
+    for kind in _KINDS:
+        for w_dtype, f in _FLOATS.items():
+            for x_dtype in ("bool", w_dtype):
+                name = _name(kind, x_dtype, w_dtype)
+                core = _core(kind, "i8" if x_dtype == "bool" else f, f)
+                parts.append(core.replace("@core(", f"@core_{name}("))
+                parts.append(_HANDLER.format(name=name, core=f"core_{name}", major=major,
+                                             minor=minor))
+    return "".join(parts)
+
+
+def _cache_dir() -> str:
+    """Where compiled handlers are kept between processes: ``$NEURO_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/neuro`` (``~/.cache/neuro``)."""
+    root = os.environ.get("NEURO_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "neuro")
+    return os.path.join(root, "event_kernels")
+
+
+@functools.cache
+def _addresses() -> dict[str, int]:
+    """Compile the handlers for the host CPU (``-O3``), or load the object code compiled by an
+    earlier process (keyed by the IR, the CPU and llvmlite's version: compiling costs about
+    30 MB of peak memory and 0.1 s that loading does not); register them with XLA and return
+    their addresses. The JIT and its code live as long as the process."""
+    import llvmlite
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+    machine = llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features=features, opt=3, jit=True)
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+    source = _source()
+    key = hashlib.sha256("\n".join([source, cpu, features, machine.triple,
+                                     llvmlite.__version__]).encode()).hexdigest()[:24]
+    path = os.path.join(_cache_dir(), f"{key}.o")
+    try:
+        with open(path, "rb") as fh:
+            obj = fh.read()
+    except OSError:
+        module = llvm.parse_assembly(source)
+        module.triple = machine.triple
+        module.data_layout = str(machine.target_data)
+        module.verify()
+        builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(3))
+        builder.getModulePassManager().run(module, builder)
+        obj = machine.emit_object(module)
+        try:  # atomic: a concurrent process reads a whole file or none
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False) as fh:
+                fh.write(obj)
+            os.replace(fh.name, path)
+        except OSError:
+            pass  # a read-only cache: compile again next time
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    _KEEP.append(engine)
+    addresses = {}
+    for kind in _KINDS:
+        for w_dtype in _FLOATS:
+            for x_dtype in ("bool", w_dtype):
+                name = _name(kind, x_dtype, w_dtype)
+                addresses[name] = engine.get_function_address(name)
+                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(addresses[name]),
+                                            platform="cpu", api_version=1)
+    return addresses
+
+
+_KEEP: list = []
+
+
+def _target(kind: str, x_dtype: str, w_dtype: str) -> str:
+    """The registered XLA custom-call target of one handler."""
+    name = _name(kind, x_dtype, w_dtype)
+    if not _addresses().get(name):
+        raise RuntimeError(f"the event kernel {name} was not compiled")
+    return name
+
+
+def _check(x: Array, w: Array, what: str) -> Array:
+    w_dtype = np.dtype(w.dtype).name
+    if w_dtype not in _FLOATS:
+        raise TypeError(f"{what} must be float32 or float64; got {w_dtype}")
+    if x.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"event products take 2-D operands; got x {x.shape}, {what} {w.shape}")
+    return x if x.dtype == jnp.bool_ else x.astype(w.dtype)
+
+
+def matmul(x: Array, w: Array, acc: Array | None = None) -> Array:
+    """``acc + x @ w`` (``acc`` defaults to zeros) visiting only the non-zero ``x``."""
+    x = _check(x, w, "w")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"x {x.shape} and w {w.shape} do not chain")
+    out = jax.ShapeDtypeStruct((x.shape[0], w.shape[1]), w.dtype)
+    acc = jnp.zeros(out.shape, out.dtype) if acc is None else acc.astype(out.dtype)
+    name = _target("matmul", np.dtype(x.dtype).name, np.dtype(w.dtype).name)
+    call = jax.ffi.ffi_call(name, out, input_output_aliases={2: 0}, vmap_method="sequential")
+    return call(x, w, jnp.broadcast_to(acc, out.shape))
+
+
+def matmul_t(x: Array, d: Array) -> Array:
+    """``x.T @ d`` visiting only the non-zero ``x``."""
+    x = _check(x, d, "d")
+    if x.shape[0] != d.shape[0]:
+        raise ValueError(f"x {x.shape} and d {d.shape} need the same number of rows")
+    out = jax.ShapeDtypeStruct((x.shape[1], d.shape[1]), d.dtype)
+    name = _target("matmul_t", np.dtype(x.dtype).name, np.dtype(d.dtype).name)
+    return jax.ffi.ffi_call(name, out, vmap_method="sequential")(x, d)

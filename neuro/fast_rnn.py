@@ -58,6 +58,7 @@ The result equals plain autodiff of the same scan up to float rounding
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -73,42 +74,35 @@ NeuronStep = Callable[[Any, Any, Array], tuple[Any, Array]]
 
 @functools.cache
 def events_available() -> bool:
-    """True when the event-driven kernels can run (Numba and brainevent importable, CPU)."""
-    try:
-        import brainevent  # noqa: F401
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return jax.default_backend() == "cpu"
+    """True when the event-driven kernels can run: Numba is installed (it is imported only when
+    a kernel is first traced) and JAX's default backend is CPU."""
+    return importlib.util.find_spec("numba") is not None and jax.default_backend() == "cpu"
 
 
-def _event_call(which: int, a: Array, b: Array, out_shape: tuple[int, int]) -> Array:
-    import brainevent
-    import numba
-
-    from neuro import _event_kernels as kernels
-
-    binary = a.dtype == jnp.bool_
-    if not binary:
-        a = a.astype(b.dtype)
-    name = ("event_matmul", "event_matmul_t")[which] + ("_bool" if binary else "")
-    out = jax.ShapeDtypeStruct(out_shape, b.dtype)
-    split = jnp.zeros((max(1, numba.get_num_threads()),), jnp.int8)  # its length: thread count
-    return brainevent.numba_kernel(getattr(kernels, name), outs=out)(a, b, split)
-
-
-def _matmul(x: Array, w: Array, events: bool) -> Array:
-    """``x @ w`` for 2-D ``x``; event-driven (skips zeros of ``x``) when ``events``."""
+def _matmul(x: Array, w: Array, acc: Array, events: bool) -> Array:
+    """``acc + x @ w`` for 2-D ``x``; event-driven (visits only the non-zero ``x``) when
+    ``events`` and the kernels are available."""
     if events and events_available():
-        return _event_call(0, x, w, (x.shape[0], w.shape[1]))
-    return x @ w.astype(jnp.result_type(x.dtype, w.dtype))
+        from neuro import _event_kernels
+
+        return _event_kernels.matmul(x, w, acc)
+    return acc + x.astype(w.dtype) @ w
 
 
 def _matmul_t(x: Array, d: Array, events: bool) -> Array:
-    """``x.T @ d`` for 2-D ``x``, ``d``; event-driven (skips zeros of ``x``) when ``events``."""
+    """``x.T @ d`` for 2-D ``x``, ``d``; event-driven (visits only the non-zero ``x``) when
+    ``events`` and the kernels are available."""
     if events and events_available():
-        return _event_call(1, x, d, (x.shape[1], d.shape[1]))
+        from neuro import _event_kernels
+
+        return _event_kernels.matmul_t(x, d)
     return x.astype(d.dtype).T @ d
+
+
+def _compact(z: Array, binary: bool) -> Array:
+    """Spikes as they are kept and fed to the products: boolean for a binary neuron (one byte an
+    entry, and the event kernels skip the value product), else unchanged (graded spikes)."""
+    return z != 0 if binary else z
 
 
 def _is_float(x: Any) -> bool:
@@ -122,44 +116,46 @@ def _zero_cotangent(x: Any) -> Any:
     return jnp.zeros(jnp.shape(x), dtype=jax.dtypes.float0)
 
 
-def _scan_forward(step, events, neuron, w_in, b, w, xs, state0, z0):
+def _scan_forward(step, events, binary, neuron, w_in, b, w, xs, state0, z0):
     n_steps, batch = xs.shape[:2]
-    currents = _matmul(xs.reshape(n_steps * batch, -1), w_in, events) + b
-    currents = currents.reshape(n_steps, batch, -1)
+    n = w.shape[1]
+    bias = jnp.broadcast_to(b.astype(w_in.dtype), (n_steps * batch, n))
+    currents = _matmul(xs.reshape(n_steps * batch, -1), w_in, bias, events)
+    currents = currents.reshape(n_steps, batch, n)
 
     def body(carry, c_t):
         state, z = carry
-        i_t = c_t + z @ w
+        i_t = _matmul(_compact(z, binary), w, c_t, events)
         state_new, z_new = step(neuron, state, i_t)
-        return (state_new, z_new), (z_new, z, state, i_t)
+        return (state_new, z_new), (z_new, state, i_t)
 
-    (state_t, z_t), (zs, z_prev, states_prev, i_all) = jax.lax.scan(
-        body, (state0, z0), currents
-    )
-    return (zs, state_t, z_t), (z_prev, states_prev, i_all)
+    (state_t, z_t), (zs, states_prev, i_all) = jax.lax.scan(body, (state0, z0), currents)
+    return (zs, state_t, z_t), (_compact(zs, binary), states_prev, i_all)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def recurrent_layer(step: NeuronStep, events: bool, neuron: Any, w_in: Array, b: Array, w: Array,
-                    xs: Array, state0: Any, z0: Array) -> tuple[Array, Any, Array]:
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def recurrent_layer(step: NeuronStep, events: bool, binary: bool, neuron: Any, w_in: Array,
+                    b: Array, w: Array, xs: Array, state0: Any, z0: Array
+                    ) -> tuple[Array, Any, Array]:
     """Run a recurrent spiking layer over time; return ``(z [T, B, N], final state, final z)``.
 
     ``I_t = x_t W_in + b + z_{t-1} W``; ``step(neuron, state, I) -> (state, z)`` is the neuron's
     pure step (e.g. ``LIF.step``); ``w`` is the (already masked) recurrent weight ``[N, N]``;
     ``xs`` ``[T, B, n_in]`` the inputs (float or bool); ``state0``/``z0`` the initial neuron
-    state and spikes. ``events`` selects the event-driven products (module docstring).
+    state and spikes. ``events`` selects the event-driven products (module docstring);
+    ``binary`` promises spikes in {0, 1} (``neuron.binary``): they are then kept as booleans.
     """
-    return _scan_forward(step, events, neuron, w_in, b, w, xs, state0, z0)[0]
+    return _scan_forward(step, events, binary, neuron, w_in, b, w, xs, state0, z0)[0]
 
 
-def _fwd(step, events, neuron, w_in, b, w, xs, state0, z0):
-    outputs, (z_prev, states_prev, i_all) = _scan_forward(step, events, neuron, w_in, b, w, xs,
-                                                          state0, z0)
-    return outputs, (neuron, w_in, b, w, xs, z_prev, states_prev, i_all)
+def _fwd(step, events, binary, neuron, w_in, b, w, xs, state0, z0):
+    outputs, (zs, states_prev, i_all) = _scan_forward(step, events, binary, neuron, w_in, b, w,
+                                                      xs, state0, z0)
+    return outputs, (neuron, w_in, b, w, xs, zs, _compact(z0, binary), states_prev, i_all)
 
 
-def _bwd(step, events, residuals, cotangents):
-    neuron, w_in, b, w, xs, z_prev, states_prev, i_all = residuals
+def _bwd(step, events, binary, residuals, cotangents):
+    neuron, w_in, b, w, xs, zs, z0, states_prev, i_all = residuals
     g_zs, g_state_t, g_z_t = cotangents
     n_steps, batch, n = i_all.shape
     w_t = w.T
@@ -177,9 +173,9 @@ def _bwd(step, events, residuals, cotangents):
         body, (g_state_t, g_z_t, g_neuron0), (states_prev, i_all, g_zs), reverse=True
     )
     d2 = deltas.reshape(n_steps * batch, n)
-    x2 = xs.reshape(n_steps * batch, -1)
-    g_w_in = _matmul_t(x2, d2, events)
-    g_w = _matmul_t(z_prev.reshape(n_steps * batch, n), d2, events)
+    g_w_in = _matmul_t(xs.reshape(n_steps * batch, -1), d2, events)
+    z_prev = jnp.concatenate([z0[None], zs[:-1]]).reshape(n_steps * batch, n)
+    g_w = _matmul_t(z_prev, d2, events)
     g_b = d2.sum(axis=0).reshape(jnp.shape(b)) if jnp.ndim(b) else d2.sum()
     if jnp.issubdtype(xs.dtype, jnp.inexact):  # removed by XLA when xs needs no gradient
         g_xs = (d2 @ w_in.T).reshape(xs.shape).astype(xs.dtype)
@@ -260,9 +256,10 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
     xs = net._inputs(inputs)[proj_in.source]
     neuron = net.populations[pop_name].neuron
     events = rec.backend == "fused-event"
+    binary = bool(getattr(neuron, "binary", False))
     b = proj_in.b if proj_in.b is not None else jnp.zeros((proj_in.n_post,), proj_in.w.dtype)
     w_in, w_rec = proj_in.weights, rec.weights
-    args = (type(neuron).step, events, neuron, w_in, b, w_rec)
+    args = (type(neuron).step, events, binary, neuron, w_in, b, w_rec)
     carry0 = (state.neurons[pop_name], state.z[pop_name])
     n_steps = xs.shape[0]
     if remat_chunk is None or remat_chunk >= n_steps:
