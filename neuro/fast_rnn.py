@@ -39,17 +39,29 @@ inside it (``Delta``, ``Z_prev``: ``[T B, N]``)::
 Plain ``jax.grad`` through ``lax.scan`` keeps the ``z_{t-1}^T delta_t`` outer products inside the
 reverse loop (``T`` small matmuls plus a ``[N, N]`` accumulator per step). ``dX`` is computed
 only when the inputs need a gradient (XLA removes it otherwise). The residuals kept per step are
-the neuron state before the step, ``z_{t-1}`` and ``I_t``.
+the neuron state before the step, ``z_t`` (``z_{t-1}`` is the same array shifted by a step) and
+``I_t``.
 
 Event-driven products (``backend="fused-event"``, ``events=True`` below): inputs ``X`` (e.g. 5 %
-dense spikes) and spikes
-``Z_prev`` are mostly zero, so ``X W_in``, ``X^T Delta`` and ``Z_prev^T Delta`` are computed by
-Numba kernels (through ``brainevent.numba_kernel``, an XLA FFI call) that visit only the non-zero
-entries: a row of the result adds the weight rows of the active inputs, ``sum_k x_rk W_k``. The
+dense spikes) and spikes ``Z`` are mostly zero, so every product with them visits only their
+non-zero entries (:mod:`neuro._event_kernels`: XLA custom calls compiled from LLVM IR by
+llvmlite, ``pip install neuro[fast]``): a row of the result adds the weight rows of the active
+inputs, ``sum_k x_rk W_k``, and a weight gradient adds each delta row into the rows of the
+active presynaptic units, ``dW[k, :] += x_rk delta_r``. Forward and backward are both
+event-driven through the sparse inputs and the sparse recurrence::
+
+    forward:   C = X W_in + b          (events of X, all steps at once)
+               I_t = C_t + z_{t-1} W   (events of z_{t-1}, every step)
+    backward:  dW_in = X^T Delta       (events of X)
+               dW = Z_prev^T Delta     (events of Z_prev)
+
+Only ``delta_t W^T`` stays dense: a surrogate gradient is non-zero almost everywhere. The
 kernels use the values of ``X`` (not just their sign), so the result is the same product for any
-input; it is only faster when the input is sparse. Without Numba (or off CPU) the dense products
-are used. These kernels have no autodiff or batching rules of their own: they run only inside
-this layer's forward and backward passes (so ``jax.vmap`` over a run needs ``backend="fused"`` or ``"xla"``).
+input; it is only faster when the input is sparse. The spikes of a binary neuron
+(``neuron.binary``) are kept as booleans (one byte an entry instead of four in the residuals;
+the kernels then skip the value product). Without llvmlite (or off CPU) the dense products are
+used. The kernels have no autodiff rules of their own: they run only inside this layer's forward
+and backward passes; ``jax.vmap`` over a run calls them once per batch element.
 
 The result equals plain autodiff of the same scan up to float rounding
 (tests/models/test_rsnn.py checks it).
@@ -74,9 +86,10 @@ NeuronStep = Callable[[Any, Any, Array], tuple[Any, Array]]
 
 @functools.cache
 def events_available() -> bool:
-    """True when the event-driven kernels can run: Numba is installed (it is imported only when
-    a kernel is first traced) and JAX's default backend is CPU."""
-    return importlib.util.find_spec("numba") is not None and jax.default_backend() == "cpu"
+    """True when the event-driven kernels can run: llvmlite (Numba's LLVM binding,
+    ``neuro[fast]``) is installed (it is imported only when a kernel is first traced) and JAX's
+    default backend is CPU."""
+    return importlib.util.find_spec("llvmlite") is not None and jax.default_backend() == "cpu"
 
 
 def _matmul(x: Array, w: Array, acc: Array, events: bool) -> Array:

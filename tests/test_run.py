@@ -262,3 +262,76 @@ def test_runs_without_inputs_for_n_steps_and_compiles_ahead():
         simulate(const_step, 1.5, PARAMS.init_state(3), monitors=("spikes",))
     with pytest.raises(ValueError, match="n_steps"):
         simulate(lif_step, PARAMS, PARAMS.init_state(3), xs, n_steps=7)
+
+
+# ------------------------------------------------------------- input projections out of the loop
+
+
+def _hoist_net():
+    from neuro import network as nw
+    from neuro.projections import dense
+    from neuro.readouts import leaky
+    from neuro.synapses import current_synapse
+
+    k = jax.random.split(jax.random.PRNGKey(7), 6)
+    pops = {"h": nw.population(lif(tau=8.0, v_th=0.5), 6),
+            "g": nw.population(lif(tau=5.0, v_th=0.4), 4,
+                               synapse=current_synapse(tau=(3.0, 6.0), dt=1.0))}
+    projs = {"in": dense("x", "h", key=k[0], n_pre=5, n_post=6, gain=2.0, bias=True),
+             "in_g": dense("x", "g", key=k[1], n_pre=5, n_post=4, gain=2.0, channel=1),
+             "late": dense("x", "h", key=k[2], n_pre=5, n_post=6, delay=2),  # stays in the step
+             "rec": dense("h", "h", key=k[3], n_pre=6, n_post=6, gain=1.5),
+             "hg": dense("h", "g", key=k[4], n_pre=6, n_post=4)}
+    return nw.network(pops, projs, readouts={"y": leaky("g", 3, key=k[5], n_in=4)}, inputs={"x": 5})
+
+
+def _per_step(net, state, xs, **kw):
+    """The reference: the same loop over a plain step function (nothing is hoisted)."""
+    return scan_steps(lambda n, s, x: n.step(s, x), net, state, xs, **kw)
+
+
+def test_input_projections_hoisted_equal_per_step_and_grads():
+    from neuro.projections.dense import Hoisted
+
+    with jax.enable_x64(True):
+        net = _hoist_net()
+        xs = jax.random.uniform(jax.random.PRNGKey(8), (16, 3, 5), jnp.float64, 0.0, 1.5)
+        state = net.init_state(3, jnp.float64)
+        hoisted, inputs = run_module._hoist_inputs(net, state, xs)
+        assert isinstance(hoisted.projections["in"], Hoisted)
+        assert isinstance(hoisted.projections["in_g"], Hoisted)
+        assert not isinstance(hoisted.projections["late"], Hoisted)  # delayed
+        assert inputs["x->in"].shape == (16, 3, 6)
+        mon = ("spikes", "v", "readout")
+        for kw in ({}, {"every": 4}):
+            a, ra = scan_steps(net, state, xs, monitors=mon, **kw)
+            b, rb = _per_step(net, state, xs, monitors=mon, **kw)
+            for x, y in zip(jax.tree_util.tree_leaves((a, ra)), jax.tree_util.tree_leaves((b, rb)),
+                            strict=True):
+                np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12)
+        assert np.asarray(ra["spikes"]["g"]).any() and np.asarray(ra["spikes"]["h"]).any()
+
+        def loss(n, run):
+            _, rec = run(n, n.init_state(3, jnp.float64), xs, monitors=("readout", "v"))
+            return jnp.sum(rec["readout"]["y"] ** 2) + jnp.sum(jnp.tanh(rec["v"]["h"]))
+
+        from neuro._pytree import value_and_grad
+        (la, ga), (lb, gb) = (jax.jit(value_and_grad(loss), static_argnums=1)(net, run)
+                              for run in (scan_steps, _per_step))
+        np.testing.assert_allclose(la, lb, rtol=1e-12)
+        for name in ("in", "in_g", "late", "rec"):
+            np.testing.assert_allclose(ga.projections[name].w, gb.projections[name].w,
+                                       rtol=1e-9, atol=1e-12)
+            assert np.abs(np.asarray(ga.projections[name].w)).max() > 0
+        np.testing.assert_allclose(ga.projections["in"].b, gb.projections["in"].b, rtol=1e-9,
+                                   atol=1e-12)
+
+
+def test_hoisting_skips_modulated_and_oversized_projections(monkeypatch):
+    net = _hoist_net()
+    xs = jnp.ones((4, 2, 5))
+    state = net.init_state(2)
+    monkeypatch.setattr(run_module, "HOIST_BYTES", 4 * 2 * 5 * 4)  # x->in_g (4 post) fits only
+    hoisted, inputs = run_module._hoist_inputs(net, state, xs)
+    assert sorted(k for k in inputs if "->" in k) == ["x->in_g"]
+    assert type(hoisted.projections["in"]).__name__ == "Dense"
