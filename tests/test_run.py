@@ -327,11 +327,20 @@ def test_input_projections_hoisted_equal_per_step_and_grads():
                                    atol=1e-12)
 
 
-def test_hoisting_skips_modulated_and_oversized_projections(monkeypatch):
+def test_hoisting_skips_plastic_and_oversized_projections(monkeypatch):
+    from neuro import network as nw
+    from neuro.modulators.plasticity import stdp
+
     net = _hoist_net()
-    xs = jnp.ones((4, 2, 5))
+    net = nw.network(net.populations, net.projections, readouts=net.readouts, inputs={"x": 5},
+                     modulators={"stdp": stdp(("in", net.projections["in"]), a_plus=0.05)})
+    xs = (jax.random.uniform(jax.random.PRNGKey(9), (12, 2, 5)) < 0.5).astype(jnp.float32)
     state = net.init_state(2)
-    monkeypatch.setattr(run_module, "HOIST_BYTES", 4 * 2 * 5 * 4)  # x->in_g (4 post) fits only
     hoisted, inputs = run_module._hoist_inputs(net, state, xs)
-    assert sorted(k for k in inputs if "->" in k) == ["x->in_g"]
-    assert type(hoisted.projections["in"]).__name__ == "Dense"
+    assert sorted(k for k in inputs if "->" in k) == ["x->in_g"]  # "in" is plastic
+    a, _ = scan_steps(net, state, xs)
+    b, _ = _per_step(net, state, xs)
+    np.testing.assert_allclose(a.modulators["stdp"].w, b.modulators["stdp"].w, rtol=1e-6)
+    assert not np.allclose(a.modulators["stdp"].w, net.projections["in"].w)  # it learned
+    monkeypatch.setattr(run_module, "HOIST_BYTES", 12 * 2 * 4 * 4 - 1)  # x->in_g no longer fits
+    assert run_module._hoist_inputs(net, state, xs) == (net, xs)  # nothing hoisted
