@@ -133,84 +133,148 @@ call:
 }}
 """
 
-# The loops, with counters in allocas of the entry block (promoted to registers by -O3); the
-# element type of x is i8 for bool, else the float type of the other operands.
-_LOOP = """
-  store i64 0, ptr %{i}
-  br label %{i}.head
-{i}.head:
-  %{i}.v = load i64, ptr %{i}
-  %{i}.go = icmp slt i64 %{i}.v, {bound}
-  br i1 %{i}.go, label %{i}.body, label %{i}.end
-{i}.body:
-"""
-_LOOP_END = """
-  %{i}.n = add i64 %{i}.v, 1
-  store i64 %{i}.n, ptr %{i}
-  br label %{i}.head
-{i}.end:
-"""
-
-
-def _loop(i: str, bound: str, body: str) -> str:
-    return _LOOP.format(i=i, bound=bound) + body + _LOOP_END.format(i=i)
-
-
-def _core(kind: str, x_type: str, f: str) -> str:
-    """``matmul``: for r, k with x[r, k] != 0: out[r, :] += x[r, k] w[k, :] (out holds acc);
-    ``matmul_t``: out = 0, then for r, k with x[r, k] != 0: out[k, :] += x[r, k] d[r, :]."""
-    test = ("%ev = icmp ne i8 %v, 0" if x_type == "i8" else f"%ev = fcmp une {f} %v, 0.0")
-    term = ("%t = fadd contract {f} %a, %b" if x_type == "i8" else
-            "%m = fmul contract {f} %v, %b\n  %t = fadd contract {f} %a, %m").format(f=f)
-    # the row that receives (dst) and the row that is added (src)
-    dst, src = ("r", "k") if kind == "matmul" else ("k", "r")
-    inner = f"""
-  %src.off = mul i64 %{src}.v, %n
-  %dst.off = mul i64 %{dst}.v, %n
-  %j.src = add i64 %src.off, %j.v
-  %j.dst = add i64 %dst.off, %j.v
-  %b_p = getelementptr {f}, ptr %y, i64 %j.src
-  %b = load {f}, ptr %b_p
-  %a_p = getelementptr {f}, ptr %o, i64 %j.dst
-  %a = load {f}, ptr %a_p
+# The loops, with counters in allocas of the entry block (promoted to registers by -O3). The
+# element type of x is i8 for bool, else the float type of the other operands. x is tested 16
+# entries at a time (one vector compare, a 16-bit mask of the events, then one step per set
+# bit: the cost of the silent entries is a load and a compare per 16 of them), the rest of a
+# row one by one; each event adds a row (row_add, whose loop LLVM vectorises).
+_ROW_ADD = """
+define internal void @row_add(ptr noalias %dst, ptr noalias readonly %src, {f} %a, i64 %n)
+    alwaysinline {{
+entry:
+  %j = alloca i64
+  store i64 0, ptr %j
+  br label %head
+head:
+  %jv = load i64, ptr %j
+  %go = icmp slt i64 %jv, %n
+  br i1 %go, label %body, label %end
+body:
+  %pd = getelementptr {f}, ptr %dst, i64 %jv
+  %ps = getelementptr {f}, ptr %src, i64 %jv
+  %vd = load {f}, ptr %pd
+  %vs = load {f}, ptr %ps
   {term}
-  store {f} %t, ptr %a_p
+  store {f} %t, ptr %pd
+  %jn = add i64 %jv, 1
+  store i64 %jn, ptr %j
+  br label %head
+end:
+  ret void
+}}
 """
-    k_body = f"""
-  %x.off = mul i64 %r.v, %nk
-  %x.i = add i64 %x.off, %k.v
-  %v_p = getelementptr {x_type}, ptr %x, i64 %x.i
-  %v = load {x_type}, ptr %v_p
-  {test}
-  br i1 %ev, label %event, label %k.skip
-event:
-{_loop("j", "%n", inner)}
-  br label %k.skip
-k.skip:
-"""
-    zero = ""
-    if kind == "matmul_t":
-        zero = f"""
-  %size = mul i64 %nk, %n
-  %bytes = mul i64 %size, {4 if f == "float" else 8}
-  call void @llvm.memset.p0.i64(ptr %o, i8 0, i64 %bytes, i1 false)
-"""
-    body = _loop("r", "%nr", _loop("k", "%nk", k_body))
-    return f"""
+
+_CORE = """
 define internal void @core(ptr noalias readonly %x, ptr noalias readonly %y, ptr noalias %o,
                            i64 %nr, i64 %nk, i64 %n) alwaysinline {{
 entry:
   %r = alloca i64
+  %kb = alloca i64
+  %m = alloca i16
   %k = alloca i64
-  %j = alloca i64
 {zero}
-{body}
+  store i64 0, ptr %r
+  br label %r.head
+r.head:
+  %rv = load i64, ptr %r
+  %r.go = icmp slt i64 %rv, %nr
+  br i1 %r.go, label %r.body, label %r.end
+r.body:
+  %xrow = mul i64 %rv, %nk
+  store i64 0, ptr %kb
+  br label %kb.head
+kb.head:
+  %kbv = load i64, ptr %kb
+  %kb.stop = add i64 %kbv, 16
+  %kb.go = icmp sle i64 %kb.stop, %nk
+  br i1 %kb.go, label %kb.body, label %k.start
+kb.body:
+  %xi = add i64 %xrow, %kbv
+  %vp = getelementptr {x}, ptr %x, i64 %xi
+  %vv = load <16 x {x}>, ptr %vp, align 1
+  {vtest}
+  %mask = bitcast <16 x i1> %vt to i16
+  store i16 %mask, ptr %m
+  br label %m.head
+m.head:
+  %mv = load i16, ptr %m
+  %m.any = icmp ne i16 %mv, 0
+  br i1 %m.any, label %m.body, label %kb.next
+m.body:
+  %tz = call i16 @llvm.cttz.i16(i16 %mv, i1 true)
+  %tz64 = zext i16 %tz to i64
+  %mk = add i64 %kbv, %tz64
+  %mv1 = sub i16 %mv, 1
+  %mrest = and i16 %mv, %mv1
+  store i16 %mrest, ptr %m
+  %mxi = add i64 %xrow, %mk
+  %mxp = getelementptr {x}, ptr %x, i64 %mxi
+  %mval = load {x}, ptr %mxp
+  {event_m}
+  br label %m.head
+kb.next:
+  store i64 %kb.stop, ptr %kb
+  br label %kb.head
+k.start:
+  store i64 %kbv, ptr %k
+  br label %k.head
+k.head:
+  %kv = load i64, ptr %k
+  %k.go = icmp slt i64 %kv, %nk
+  br i1 %k.go, label %k.body, label %r.next
+k.body:
+  %kxi = add i64 %xrow, %kv
+  %kxp = getelementptr {x}, ptr %x, i64 %kxi
+  %kval = load {x}, ptr %kxp
+  {stest}
+  br i1 %st, label %k.event, label %k.next
+k.event:
+  {event_k}
+  br label %k.next
+k.next:
+  %kn = add i64 %kv, 1
+  store i64 %kn, ptr %k
+  br label %k.head
+r.next:
+  %rn = add i64 %rv, 1
+  store i64 %rn, ptr %r
+  br label %r.head
+r.end:
   ret void
 }}
 """
 
 
-_MEMSET = "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)\n"
+def _core(kind: str, x_type: str, f: str) -> str:
+    """``matmul``: for r, k with x[r, k] != 0: out[r, :] += x[r, k] w[k, :] (out holds acc);
+    ``matmul_t``: out = 0, then for r, k with x[r, k] != 0: out[k, :] += x[r, k] d[r, :]."""
+    binary = x_type == "i8"
+    vtest = ("%vt = icmp ne <16 x i8> %vv, zeroinitializer" if binary else
+             f"%vt = fcmp une <16 x {f}> %vv, zeroinitializer")
+    stest = "%st = icmp ne i8 %kval, 0" if binary else f"%st = fcmp une {f} %kval, 0.0"
+
+    def event(tag: str, k: str, value: str) -> str:
+        # the receiving row (dst) and the added row (src): out[r] += w[k] or out[k] += d[r]
+        dst, src = (("%rv", k) if kind == "matmul" else (k, "%rv"))
+        a = "1.0" if binary else value
+        return (f"%{tag}.do = mul i64 {dst}, %n\n  %{tag}.so = mul i64 {src}, %n\n"
+                f"  %{tag}.dp = getelementptr {f}, ptr %o, i64 %{tag}.do\n"
+                f"  %{tag}.sp = getelementptr {f}, ptr %y, i64 %{tag}.so\n"
+                f"  call void @row_add(ptr %{tag}.dp, ptr %{tag}.sp, {f} {a}, i64 %n)")
+
+    zero = ""
+    if kind == "matmul_t":
+        zero = (f"  %size = mul i64 %nk, %n\n  %bytes = mul i64 %size, {4 if f == 'float' else 8}\n"
+                "  call void @llvm.memset.p0.i64(ptr %o, i8 0, i64 %bytes, i1 false)")
+    term = ("%t = fadd contract {f} %vd, %vs" if binary else
+            "%p = fmul contract {f} %a, %vs\n  %t = fadd contract {f} %vd, %p").format(f=f)
+    return (_ROW_ADD.format(f=f, term=term) +
+            _CORE.format(x=x_type, zero=zero, vtest=vtest, stest=stest,
+                         event_m=event("em", "%mk", "%mval"), event_k=event("ek", "%kv", "%kval")))
+
+
+_MEMSET = ("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)\n"
+           "declare i16 @llvm.cttz.i16(i16, i1)\n")
 
 
 _KINDS = ("matmul", "matmul_t")
@@ -229,7 +293,8 @@ def _source() -> str:
             for x_dtype in ("bool", w_dtype):
                 name = _name(kind, x_dtype, w_dtype)
                 core = _core(kind, "i8" if x_dtype == "bool" else f, f)
-                parts.append(core.replace("@core(", f"@core_{name}("))
+                parts.append(core.replace("@core(", f"@core_{name}(")
+                             .replace("@row_add(", f"@row_add_{name}("))
                 parts.append(_HANDLER.format(name=name, core=f"core_{name}", major=major,
                                              minor=minor))
     return "".join(parts)
