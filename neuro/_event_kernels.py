@@ -37,10 +37,14 @@ backward passes. Import this module only where :func:`neuro.fast_rnn.events_avai
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
+import mmap
 import os
+import platform
 import re
+import struct
 import tempfile
 
 import jax
@@ -172,7 +176,6 @@ entry:
   %kb = alloca i64
   %m = alloca i16
   %k = alloca i64
-{zero}
   store i64 0, ptr %r
   br label %r.head
 r.head:
@@ -246,8 +249,8 @@ r.end:
 
 
 def _core(kind: str, x_type: str, f: str) -> str:
-    """``matmul``: for r, k with x[r, k] != 0: out[r, :] += x[r, k] w[k, :] (out holds acc);
-    ``matmul_t``: out = 0, then for r, k with x[r, k] != 0: out[k, :] += x[r, k] d[r, :]."""
+    """For r, k with x[r, k] != 0: ``matmul``: out[r, :] += x[r, k] w[k, :]; ``matmul_t``:
+    out[k, :] += x[r, k] d[r, :] (out holds the accumulator, zeros for ``matmul_t``)."""
     binary = x_type == "i8"
     vtest = ("%vt = icmp ne <16 x i8> %vv, zeroinitializer" if binary else
              f"%vt = fcmp une <16 x {f}> %vv, zeroinitializer")
@@ -262,19 +265,14 @@ def _core(kind: str, x_type: str, f: str) -> str:
                 f"  %{tag}.sp = getelementptr {f}, ptr %y, i64 %{tag}.so\n"
                 f"  call void @row_add(ptr %{tag}.dp, ptr %{tag}.sp, {f} {a}, i64 %n)")
 
-    zero = ""
-    if kind == "matmul_t":
-        zero = (f"  %size = mul i64 %nk, %n\n  %bytes = mul i64 %size, {4 if f == 'float' else 8}\n"
-                "  call void @llvm.memset.p0.i64(ptr %o, i8 0, i64 %bytes, i1 false)")
     term = ("%t = fadd contract {f} %vd, %vs" if binary else
             "%p = fmul contract {f} %a, %vs\n  %t = fadd contract {f} %vd, %p").format(f=f)
     return (_ROW_ADD.format(f=f, term=term) +
-            _CORE.format(x=x_type, zero=zero, vtest=vtest, stest=stest,
+            _CORE.format(x=x_type, vtest=vtest, stest=stest,
                          event_m=event("em", "%mk", "%mval"), event_k=event("ek", "%kv", "%kval")))
 
 
-_MEMSET = ("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)\n"
-           "declare i16 @llvm.cttz.i16(i16, i1)\n")
+_DECLARE = "declare i16 @llvm.cttz.i16(i16, i1)\n"
 
 
 _KINDS = ("matmul", "matmul_t")
@@ -287,7 +285,7 @@ def _name(kind: str, x_dtype: str, w_dtype: str) -> str:
 def _source() -> str:
     """The LLVM IR of every handler (both products, boolean or valued ``x``, both floats)."""
     major, minor = _ffi_api_version()
-    parts = [_MEMSET]
+    parts = [_DECLARE]
     for kind in _KINDS:
         for w_dtype, f in _FLOATS.items():
             for x_dtype in ("bool", w_dtype):
@@ -309,55 +307,149 @@ def _cache_dir() -> str:
     return os.path.join(root, "event_kernels")
 
 
-@functools.cache
-def _addresses() -> dict[str, int]:
-    """Compile the handlers for the host CPU (``-O3``), or load the object code compiled by an
-    earlier process (keyed by the IR, the CPU and llvmlite's version: compiling costs about
-    30 MB of peak memory and 0.1 s that loading does not); register them with XLA and return
-    their addresses. The JIT and its code live as long as the process."""
-    import llvmlite
+def _handlers() -> list[str]:
+    return [_name(kind, x_dtype, w_dtype) for kind in _KINDS for w_dtype in _FLOATS
+            for x_dtype in ("bool", w_dtype)]
+
+
+def _compile(source: str) -> bytes:
+    """The object code (position independent) of ``source`` for the host CPU at -O3."""
     import llvmlite.binding as llvm
 
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
     machine = llvm.Target.from_default_triple().create_target_machine(
-        cpu=cpu, features=features, opt=3, jit=True)
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
-    source = _source()
-    key = hashlib.sha256("\n".join([source, cpu, features, machine.triple,
-                                     llvmlite.__version__]).encode()).hexdigest()[:24]
-    path = os.path.join(_cache_dir(), f"{key}.o")
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=3,
+        reloc="pic", codemodel="small")
+    module = llvm.parse_assembly(source)
+    module.triple = machine.triple
+    module.data_layout = str(machine.target_data)
+    module.verify()
+    builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(3))
+    builder.getModulePassManager().run(module, builder)
+    return machine.emit_object(module)
+
+
+def _self_contained_text(obj: bytes) -> tuple[int, int, dict[str, int]] | None:
+    """``(offset, size, {symbol: offset in the file})`` of the code of a little-endian ELF64
+    object whose one code section needs no relocation and no other loaded section (the
+    handlers call nothing and read no constant pool: see the IR); ``None`` for anything else,
+    which LLVM's JIT then links instead."""
+    if obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
+        return None
+    shoff, = struct.unpack_from("<Q", obj, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", obj, shoff + i * shentsize) for i in range(shnum)]
+
+    def name_at(table_offset: int, at: int) -> str:
+        return obj[table_offset + at: obj.index(b"\0", table_offset + at)].decode()
+
+    code = [i for i, sec in enumerate(sections) if sec[2] & 4 and sec[5]]  # SHF_EXECINSTR
+    if len(code) != 1:
+        return None
+    text_index = code[0]
+    symbols = {}
+    for i, sec in enumerate(sections):
+        kind, flags = sec[1], sec[2]
+        if kind in (4, 9) and sec[5]:  # SHT_RELA / SHT_REL: something needs linking
+            return None
+        if flags & 2 and i != text_index and sec[5]:
+            return None  # other loaded data (constant pools, unwind tables): needs linking
+        if kind == 2:  # SHT_SYMTAB
+            strtab = sections[sec[6]][4]
+            for at in range(sec[4], sec[4] + sec[5], 24):
+                st_name, _, _, st_shndx, st_value, _ = struct.unpack_from("<IBBHQQ", obj, at)
+                if st_shndx == text_index and st_name:
+                    symbols[name_at(strtab, st_name)] = sections[text_index][4] + st_value
+    return sections[text_index][4], sections[text_index][5], symbols
+
+
+def _map_executable(path: str) -> int:
+    """Map the file at ``path`` read-only and executable; return its address (kept mapped for
+    the life of the process: XLA holds addresses into it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long)
+    size = os.path.getsize(path)
+    fd = os.open(path, os.O_RDONLY)
     try:
-        with open(path, "rb") as fh:
-            obj = fh.read()
-    except OSError:
-        module = llvm.parse_assembly(source)
-        module.triple = machine.triple
-        module.data_layout = str(machine.target_data)
-        module.verify()
-        builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(3))
-        builder.getModulePassManager().run(module, builder)
-        obj = machine.emit_object(module)
+        address = libc.mmap(None, size, mmap.PROT_READ | mmap.PROT_EXEC, mmap.MAP_PRIVATE, fd, 0)
+    finally:
+        os.close(fd)
+    if address in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), f"mmap of {path} failed")
+    return address
+
+
+@functools.cache
+def _addresses() -> dict[str, int]:
+    """The handlers' addresses, registered with XLA.
+
+    The object code is compiled once for the host CPU (keyed by the IR, the CPU and its
+    features) and kept in :func:`_cache_dir`. Code that needs no linking (the usual case: the
+    handlers call nothing) is mapped executable straight from that file, so a process that
+    finds it never loads LLVM (llvmlite's library costs about 50 MB of resident memory, more
+    than the training step's own buffers); otherwise LLVM's JIT links it in memory."""
+    source = _source()
+    key = hashlib.sha256("\n".join([source, _cpu_identity()]).encode()).hexdigest()[:24]
+    path = os.path.join(_cache_dir(), f"{key}.o")
+    if not os.path.exists(path):
+        obj = _compile(source)
         try:  # atomic: a concurrent process reads a whole file or none
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False) as fh:
                 fh.write(obj)
             os.replace(fh.name, path)
         except OSError:
-            pass  # a read-only cache: compile again next time
+            path = None  # a read-only cache: link in memory, compile again next time
+    else:
+        with open(path, "rb") as fh:
+            obj = fh.read()
+    text = _self_contained_text(obj)
+    addresses = None
+    if path is not None and text is not None and all(n in text[2] for n in _handlers()):
+        try:
+            base = _map_executable(path)
+            addresses = {n: base + text[2][n] for n in _handlers()}
+        except OSError:  # e.g. a cache on a noexec file system
+            pass
+    if addresses is None:
+        addresses = _link(obj)
+    for name, address in addresses.items():
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(address), platform="cpu",
+                                    api_version=1)
+    return addresses
+
+
+def _cpu_identity() -> str:
+    """What the compiled code depends on, without loading LLVM: the machine and (Linux) the
+    processor model and feature flags of ``/proc/cpuinfo``."""
+    ident = [platform.machine(), platform.processor()]
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.split(":")[0].strip() in ("model name", "flags", "Features"):
+                    ident.append(line.strip())
+                if not line.strip() and len(ident) > 2:
+                    break  # the first processor is enough
+    except OSError:
+        pass
+    return "\n".join(ident)
+
+
+def _link(obj: bytes) -> dict[str, int]:
+    """Addresses of the handlers in ``obj`` linked in memory by LLVM's JIT (kept alive)."""
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    machine = llvm.Target.from_default_triple().create_target_machine(jit=True)
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     _KEEP.append(engine)
-    addresses = {}
-    for kind in _KINDS:
-        for w_dtype in _FLOATS:
-            for x_dtype in ("bool", w_dtype):
-                name = _name(kind, x_dtype, w_dtype)
-                addresses[name] = engine.get_function_address(name)
-                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(addresses[name]),
-                                            platform="cpu", api_version=1)
-    return addresses
+    return {n: engine.get_function_address(n) for n in _handlers()}
 
 
 _KEEP: list = []
@@ -399,4 +491,5 @@ def matmul_t(x: Array, d: Array) -> Array:
         raise ValueError(f"x {x.shape} and d {d.shape} need the same number of rows")
     out = jax.ShapeDtypeStruct((x.shape[1], d.shape[1]), d.dtype)
     name = _target("matmul_t", np.dtype(x.dtype).name, np.dtype(d.dtype).name)
-    return jax.ffi.ffi_call(name, out, vmap_method="sequential")(x, d)
+    call = jax.ffi.ffi_call(name, out, input_output_aliases={2: 0}, vmap_method="sequential")
+    return call(x, d, jnp.zeros(out.shape, out.dtype))
