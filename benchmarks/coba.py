@@ -337,7 +337,7 @@ def worker_brian2(data, duration: float, repeats: int, target: str) -> dict:
                 events=int((counts * degree).sum()))
 
 
-def worker_brainpy(data, duration: float, repeats: int) -> dict:
+def worker_brainpy(data, duration: float, repeats: int, platform: str = "cpu") -> dict:
     """The brainpy.dyn event-driven COBA example (BrainPy examples/dynamics_simulation/COBA.py:
     LifRef neurons, EventCSRLinear -> Expon -> COBA, aligned post-synaptically), loaded with
     the shared connectivity and V0."""
@@ -345,7 +345,7 @@ def worker_brainpy(data, duration: float, repeats: int) -> dict:
     import brainpy.math as bm
     import numpy as np
 
-    bm.set_platform("cpu")
+    bm.set_platform(platform)
     bm.set_dt(0.1)
     bm.set_environment(mode=bm.nonbatching_mode)
     n, n_exc = int(data["n"]), int(data["n_exc"])

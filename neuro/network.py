@@ -455,7 +455,7 @@ def _select_projection(proj: Any, keep: Mapping[str, np.ndarray]) -> Any:
                               dtype=weights.dtype)
         table = None
         if delays is not None:
-            table = _edge_table(conn, new_pre, new_post, delays[ok])
+            table = _edge_table(conn, new_pre, delays[ok])
         return sparse(proj.source, proj.target, conn, delay=proj.delay, delays=table,
                       channel=proj.channel, backend=proj.backend,
                       spikes_per_round=proj.spikes_per_round)
@@ -471,15 +471,13 @@ def _index_map(keep: np.ndarray | None, n: int) -> np.ndarray:
     return out
 
 
-def _edge_table(conn: Any, pre: np.ndarray, post: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per-edge values laid out like ``conn.targets`` (from_edges sorts edges stably by pre)."""
-    order = np.argsort(pre, kind="stable")
-    pre, values = pre[order], values[order]
-    deg = np.bincount(pre, minlength=conn.n_pre)
-    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
-    col = np.arange(pre.size) - start[pre]
+def _edge_table(conn: Any, pre: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-edge values laid out like ``conn.targets`` (the layout :func:`from_edges` used)."""
+    from neuro.projections.connectivity import edge_layout
+
+    order, col, _ = edge_layout(pre, conn.n_pre)
     table = np.zeros(conn.targets.shape, np.int64)
-    table[pre, col] = values
+    table[pre[order], col] = values[order]
     return table
 
 

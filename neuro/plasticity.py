@@ -179,10 +179,14 @@ def hebbian_update(
     ``x_hat_old`` (with ``rows`` or ``block``, analog lateral neurons only) is the old rows'
     reconstruction ``x H_old^T H_old`` if the caller already has it, e.g. as ``x @ G`` with the
     Gram matrix ``G = H_old^T H_old`` (:func:`old_gram`), fixed for a whole task.
+    ``x`` is computed in the dtype of the lateral weights (the state keeps its dtype).
     """
     if x_hat_old is not None and spiking is not None:
         raise ValueError("x_hat_old cannot be used with spiking lateral neurons")
     h, v = state.weight, state.momentum
+    x = jnp.asarray(x).astype(h.dtype)
+    if x_hat_old is not None:
+        x_hat_old = jnp.asarray(x_hat_old).astype(h.dtype)
     if block is not None:
         return _block_update(state, x, lr, iters, momentum, clamp, spiking, block, x_hat_old)
     if rows is None:

@@ -79,6 +79,19 @@ def test_three_layouts_agree():
         np.testing.assert_allclose(np.asarray(other.momentum), np.asarray(a.momentum), atol=1e-6)
 
 
+def test_update_keeps_the_state_dtype_for_float64_inputs_under_x64():
+    # a float64 minibatch must not promote float32 lateral weights (the loop carry would change
+    # type and the scan refuse it); every layout computes in the weights' dtype
+    with jax.enable_x64(True):
+        s = two_task_state()
+        x = np.random.default_rng(4).normal(size=(16, 12))  # float64
+        for kw in ({"rows": (3, 5)}, {"block": 4}, {}):
+            got = jax.jit(lambda s, x, kw=kw: hebbian_update(s, x, lr=0.02, **kw))(s, x)
+            assert got.weight.dtype == jnp.float32 and got.momentum.dtype == jnp.float32
+            ref = hebbian_update(s, x.astype(np.float32), lr=0.02, **kw)
+            np.testing.assert_allclose(np.asarray(got.weight), np.asarray(ref.weight), atol=1e-6)
+
+
 def test_new_rows_learn_the_residual_principal_subspace():
     """Old rows span part of the data; new rows converge to the rest, near-orthonormal."""
     x, basis = low_rank_data(0, 2000, 16, 4)

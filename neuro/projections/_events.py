@@ -17,6 +17,9 @@ prefix over the words (n_pre / 32 of them, not n_pre) locates the k-th active ro
 dropped) and scatter-added into ``acc``. ``binary=True`` promises ``z`` in {0, 1} and skips the
 ``z_i`` product; otherwise graded values (any float, negative, NaN) enter exactly.
 
+On "cuda" / "rocm" (a GPU in the process) the forward is the Pallas kernel of :mod:`._gpu`
+(the same map, atomic adds; ``kernel="jax"`` or ``NEURO_EVENT_KERNEL=jax`` keep the reference).
+
 Heterogeneous delays: with a per-synapse table ``delays_ik`` (whole steps) and a ring of ``D``
 slots of stride ``S`` (each slot ends in its own sink), ``idx_ik = ((pos + delays_ik) mod D) S +
 targets_ik``.
@@ -46,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from neuro.projections import _native
+from neuro.projections import _gpu, _native
 
 Array = jax.Array
 KERNELS = ("auto", "jax", "native")
@@ -153,12 +156,16 @@ def _native_applies(layout: Layout, delays) -> bool:
 
 
 def _forward(layout: Layout, acc, z, weights, targets, delays, pos):
-    if _native_applies(layout, delays):
-        return lax.platform_dependent(
-            acc, z, weights, targets,
-            cpu=lambda *a: _native.event_forward(layout, *a),
-            default=lambda a, zz, w, t: _jax_forward(layout, a, zz, w, t, None, pos))
-    return _jax_forward(layout, acc, z, weights, targets, delays, pos)
+    ref = partial(_jax_forward, layout)
+    gpu = _gpu.branches(partial(_gpu.event_forward, layout)) if layout.kernel != "jax" \
+        and _env_allows_native() else {}  # the Pallas kernel on "cuda" / "rocm" (:mod:`._gpu`)
+    native = _native_applies(layout, delays)
+    if native or gpu:
+        cpu = (lambda a, zz, w, t, d, p: _native.event_forward(layout, a, zz, w, t)) if native \
+            else ref
+        return lax.platform_dependent(acc, z, weights, targets, delays, pos, cpu=cpu,
+                                      default=ref, **gpu)
+    return ref(acc, z, weights, targets, delays, pos)
 
 
 def _jax_forward(layout: Layout, acc, z, weights, targets, delays, pos):

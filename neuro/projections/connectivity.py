@@ -108,6 +108,20 @@ def _per_source(name: str, value: Any, n_pre: int, dtype) -> np.ndarray:
     return arr
 
 
+def edge_layout(pre: np.ndarray, n_pre: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Where each edge of ``pre`` sits in a ``[n_pre + 1, width]`` table (the layout of
+    :attr:`Connectivity.targets`): edges sorted stably by source, ``order`` the sort, ``col[e]``
+    the column of the ``e``-th sorted edge in its row, ``width`` the largest out-degree (>= 1).
+    Per-edge values ``v`` go to ``table[pre[order], col] = v[order]``.
+    """
+    order = np.argsort(pre, kind="stable")
+    sorted_pre = pre[order]
+    deg = np.bincount(sorted_pre, minlength=n_pre)
+    width = max(int(deg.max()) if deg.size else 0, 1)
+    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    return order, np.arange(pre.size) - start[sorted_pre], width
+
+
 def from_edges(
     pre: Any,
     post: Any,
@@ -159,12 +173,8 @@ def from_edges(
                               f"edge); got shape {w.shape}")
     check_finite("weights", w)
 
-    order = np.argsort(pre, kind="stable")
+    order, col, width = edge_layout(pre, n_pre)
     pre, post = pre[order], post[order]
-    deg = np.bincount(pre, minlength=n_pre)
-    width = max(int(deg.max()) if deg.size else 0, 1)
-    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
-    col = np.arange(pre.size) - start[pre]
     sink = n_channels * n_post
     targets = np.full((n_pre + 1, width), sink, dtype=np.int32)
     targets[pre, col] = channels[pre] * n_post + post

@@ -22,7 +22,7 @@ native XLA:CPU kernel of :mod:`._native` (one loop, the hash inline; chosen as f
 synapses as a stored table (for tests, export and small networks): a ``Sparse`` projection built
 from it delivers the same arrivals. Gradients: with respect to the weights and to ``z``
 (``dz_i = w_i sum_k g[idx_ik]``, ``dw_i = z_i sum_k g[idx_ik]``), regenerating the synapses of
-all sources in blocks.
+all sources in blocks. On a GPU the forward is the Pallas kernel of :mod:`._gpu` (hash inline).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import numpy as np
 from jax import lax
 
 from neuro._pytree import pytree_dataclass, static_field
-from neuro.projections import _events, _native
+from neuro.projections import _events, _gpu, _native
 from neuro.projections.connectivity import Connectivity, from_edges
 from neuro.projections.delays import delay_init, delay_step
 
@@ -191,11 +191,12 @@ def _forward(layout, acc, z, weights, channels):
                                            and _events._env_allows_native())
     if layout.kernel == "native" and not _native.available():
         raise RuntimeError("kernel='native' needs Numba (pip install neuro[fast])")
-    if native:
-        return lax.platform_dependent(
-            acc, z, weights, channels,
-            cpu=lambda *a: _native.procedural_forward(layout, *a),
-            default=lambda *a: _jax_forward(layout, *a))
+    gpu = _gpu.branches(partial(_gpu.procedural_forward, layout)) if layout.kernel != "jax" \
+        and _events._env_allows_native() else {}  # the Pallas kernel on "cuda" / "rocm"
+    if native or gpu:
+        cpu = partial(_native.procedural_forward if native else _jax_forward, layout)
+        return lax.platform_dependent(acc, z, weights, channels, cpu=cpu,
+                                      default=partial(_jax_forward, layout), **gpu)
     return _jax_forward(layout, acc, z, weights, channels)
 
 
