@@ -55,6 +55,9 @@ event-driven through the sparse inputs and the sparse recurrence::
     backward:  dW_in = X^T Delta       (events of X)
                dW = Z_prev^T Delta     (events of Z_prev)
 
+and likewise the leaky readouts' drive ``Z W_out`` and its weight gradient ``Z^T g`` (the
+readout's backward keeps the boolean spikes, not the float ones).
+
 Only ``delta_t W^T`` stays dense: a surrogate gradient is non-zero almost everywhere. The
 kernels use the values of ``X`` (not just their sign), so the result is the same product for any
 input; it is only faster when the input is sparse. The spikes of a binary neuron
@@ -143,14 +146,16 @@ def _scan_forward(step, events, binary, neuron, w_in, b, w, xs, state0, z0):
         return (state_new, z_new), (z_new, state, i_t)
 
     (state_t, z_t), (zs, states_prev, i_all) = jax.lax.scan(body, (state0, z0), currents)
-    return (zs, state_t, z_t), (_compact(zs, binary), states_prev, i_all)
+    compact = _compact(zs, binary)
+    return (zs, compact, state_t, z_t), (compact, states_prev, i_all)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
 def recurrent_layer(step: NeuronStep, events: bool, binary: bool, neuron: Any, w_in: Array,
                     b: Array, w: Array, xs: Array, state0: Any, z0: Array
-                    ) -> tuple[Array, Any, Array]:
-    """Run a recurrent spiking layer over time; return ``(z [T, B, N], final state, final z)``.
+                    ) -> tuple[Array, Array, Any, Array]:
+    """Run a recurrent spiking layer over time; return ``(z [T, B, N], the same spikes compact
+    (boolean when ``binary``), final state, final z)``.
 
     ``I_t = x_t W_in + b + z_{t-1} W``; ``step(neuron, state, I) -> (state, z)`` is the neuron's
     pure step (e.g. ``LIF.step``); ``w`` is the (already masked) recurrent weight ``[N, N]``;
@@ -169,7 +174,9 @@ def _fwd(step, events, binary, neuron, w_in, b, w, xs, state0, z0):
 
 def _bwd(step, events, binary, residuals, cotangents):
     neuron, w_in, b, w, xs, zs, z0, states_prev, i_all = residuals
-    g_zs, g_state_t, g_z_t = cotangents
+    g_zs, g_compact, g_state_t, g_z_t = cotangents
+    if not binary:  # the compact spikes are the spikes themselves
+        g_zs = g_zs + g_compact
     n_steps, batch, n = i_all.shape
     w_t = w.T
 
@@ -276,7 +283,7 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
     carry0 = (state.neurons[pop_name], state.z[pop_name])
     n_steps = xs.shape[0]
     if remat_chunk is None or remat_chunk >= n_steps:
-        spikes, s_t, z_t = recurrent_layer(*args, xs, *carry0)
+        spikes, compact, s_t, z_t = recurrent_layer(*args, xs, *carry0)
     else:
         if n_steps % remat_chunk:
             raise ValueError(f"remat_chunk must divide the number of steps {n_steps}; "
@@ -284,25 +291,32 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
 
         @jax.checkpoint
         def chunk(carry, x):
-            zs, s, z = recurrent_layer(*args, x, *carry)
-            return (s, z), zs
+            zs, zc, s, z = recurrent_layer(*args, x, *carry)
+            return (s, z), (zs, zc)
 
         chunks = xs.reshape(n_steps // remat_chunk, remat_chunk, *xs.shape[1:])
-        (s_t, z_t), spikes = jax.lax.scan(chunk, carry0, chunks)
+        (s_t, z_t), (spikes, compact) = jax.lax.scan(chunk, carry0, chunks)
         spikes = spikes.reshape(n_steps, *spikes.shape[2:])
+        compact = compact.reshape(spikes.shape)
     readouts, ys = {}, {}
     for r_name, readout in net.readouts.items():
-        readouts[r_name], ys[r_name] = _leaky_run(readout, state.readouts[r_name], spikes)
+        readouts[r_name], ys[r_name] = _leaky_run(readout, state.readouts[r_name], spikes,
+                                                  compact, events)
     new = state._replace(neurons={**state.neurons, pop_name: s_t}, z={**state.z, pop_name: z_t},
                          readouts=readouts)
     return new, {"spikes": {pop_name: spikes}, "readout": ys}
 
 
-def _leaky_run(readout: Leaky, y0: Array, spikes: Array) -> tuple[Array, Array]:
+def _leaky_run(readout: Leaky, y0: Array, spikes: Array, compact: Array, events: bool
+               ) -> tuple[Array, Array]:
     """A leaky readout over a whole run: the product ``z_t W + b`` of all steps is one matmul
-    (it is linear in the spikes), then the filter ``y_t = kappa y_{t-1} + (1 - kappa) d_t``."""
+    (it is linear in the spikes, and event-driven with ``events``), then the filter
+    ``y_t = kappa y_{t-1} + (1 - kappa) d_t``."""
     k = readout.kappa
-    drive = spikes.astype(readout.w.dtype) @ readout.w + readout.b
+    n_steps, batch = spikes.shape[:2]
+    flat = (n_steps * batch, spikes.shape[-1])
+    drive = _spike_product(events, spikes.reshape(flat), compact.reshape(flat), readout.w)
+    drive = drive.reshape(n_steps, batch, -1) + readout.b
     if readout.scale_input:
         drive = (1.0 - k) * drive
 
@@ -311,3 +325,26 @@ def _leaky_run(readout: Leaky, y0: Array, spikes: Array) -> tuple[Array, Array]:
         return y, y
 
     return jax.lax.scan(leak, y0, drive)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _spike_product(events: bool, z: Array, compact: Array, w: Array) -> Array:
+    """``z @ w`` computed from ``compact`` (the same spikes, boolean for a binary neuron); the
+    backward keeps only ``compact`` (not the float spikes) and adds the events' rows::
+
+        dz = g W^T,   dW = Z^T g   (events of Z)
+    """
+    return _matmul(compact, w, jnp.zeros((z.shape[0], w.shape[1]), w.dtype), events)
+
+
+def _spike_product_fwd(events, z, compact, w):
+    return _spike_product(events, z, compact, w), (compact, w, jnp.zeros((), z.dtype))
+
+
+def _spike_product_bwd(events, residuals, g):
+    compact, w, z_like = residuals  # (z_like: the dtype of z's cotangent)
+    return ((g @ w.T).astype(z_like.dtype), _zero_cotangent(compact),
+            _matmul_t(compact, g, events).astype(w.dtype))
+
+
+_spike_product.defvjp(_spike_product_fwd, _spike_product_bwd)

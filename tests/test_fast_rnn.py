@@ -93,17 +93,18 @@ def test_event_layer_gradient_matches_finite_differences():
         net, xs, labels = _setup(neuron, seed=3)
         _, grads = _grad(net, xs, labels)
         key = jax.random.PRNGKey(4)
-        for proj, field in (("in", "w"), ("in", "b"), ("rec", "w")):
+        for group, part, field in (("projections", "in", "w"), ("projections", "in", "b"),
+                                   ("projections", "rec", "w"), ("readouts", "y", "w")):
             key, sub = jax.random.split(key)
-            base = getattr(net.projections[proj], field)
+            base = getattr(getattr(net, group)[part], field)
             v = jax.random.normal(sub, base.shape, jnp.float64)
 
-            def at(eps, proj=proj, field=field, base=base, v=v):
-                p = replace(net.projections[proj], **{field: base + eps * v})
-                return _loss_jit(replace(net, projections={**net.projections, proj: p}), xs,
-                                 labels)
+            def at(eps, group=group, part=part, field=field, base=base, v=v):
+                parts = getattr(net, group)
+                new = replace(parts[part], **{field: base + eps * v})
+                return _loss_jit(replace(net, **{group: {**parts, part: new}}), xs, labels)
 
             eps = 1e-5
             fd = (at(eps) - at(-eps)) / (2 * eps)
-            exact = jnp.vdot(getattr(grads.projections[proj], field), v)
-            np.testing.assert_allclose(exact, fd, rtol=1e-6, err_msg=f"{proj}.{field}")
+            exact = jnp.vdot(getattr(getattr(grads, group)[part], field), v)
+            np.testing.assert_allclose(exact, fd, rtol=1e-6, err_msg=f"{part}.{field}")
