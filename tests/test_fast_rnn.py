@@ -29,7 +29,7 @@ def test_kernels_equal_numpy(dtype):
         # 37 columns: two blocks of 16 tested at once, then 5 one by one
         x = np.where(rng.random((13, 37)) < 0.2, rng.normal(size=(13, 37)), 0.0).astype(dtype)
         x[0, 0], x[1, 1], x[2, 2], x[3, 35] = np.nan, -0.0, 1e30, -0.0  # NaN: an event; -0.0: none
-        w, d, acc = (rng.normal(size=s).astype(dtype) for s in ((37, 5), (13, 5), (13, 5)))
+        w, d, acc = (rng.normal(size=s).astype(dtype) for s in ((37, 70), (13, 70), (13, 70)))
         tol = {"rtol": 1e-5 if dtype == np.float32 else 1e-13, "atol": 1e-5}
         with np.errstate(invalid="ignore", over="ignore"):
             np.testing.assert_allclose(kernels.matmul(x, w, acc), acc + x @ w, **tol)
