@@ -1,4 +1,4 @@
-"""Event-driven products of :mod:`neuro.fast_rnn`: XLA:CPU FFI handlers JIT-compiled by LLVM.
+"""Event-driven products of :mod:`neuro.fast_rnn`: XLA:CPU FFI handlers compiled by LLVM.
 
 Two products that visit only the non-zero entries of ``x`` (spikes, sparse inputs)::
 
@@ -14,12 +14,16 @@ ascending): results are deterministic.
 
 Each product is one XLA custom call (the typed FFI: ``XLA_FFI_Error* handler(XLA_FFI_CallFrame*)``)
 that reads its buffers from XLA's call frame and runs in the calling XLA thread, with no Python
-in between. The handlers are a few loops written in LLVM IR below and compiled at first use by
-llvmlite (the LLVM binding that Numba is built on, ``pip install neuro[fast]``) at ``-O3`` for
-the host CPU, so the inner loop over ``N`` is vectorised (AVX2/AVX-512 where present). Why not
-Numba itself: measured on the training benchmark (``benchmarks/train.py``), importing Numba and
-initialising its compiler costs about 115 MB of resident memory before a single kernel runs
-(llvmlite alone about 60 MB), and the earlier bridge through ``brainevent.numba_kernel`` called
+in between. The handlers are a few loops written in LLVM IR below: a row of ``x`` is tested 16
+entries at a time (one vector compare gives a mask of the events, whose set bits are then
+visited), and each event adds a row with a vectorised loop (AVX2/AVX-512 where present). They
+are compiled once per machine by llvmlite (the LLVM binding that Numba is built on, ``pip
+install neuro[fast]``) at ``-O3`` for the host CPU into position-independent object code that
+calls nothing, kept in ``$NEURO_CACHE_DIR`` (default ``~/.cache/neuro``); a process that finds
+it maps it executable and never loads LLVM. Why not Numba: measured on the training benchmark
+(``benchmarks/train.py``), importing Numba and initialising its compiler costs about 115 MB of
+resident memory before a kernel runs, llvmlite's library alone about 50 MB (more than the
+training step's buffers), and the earlier bridge through ``brainevent.numba_kernel`` called
 back into Python and NumPy at every call, which cost more than the products themselves at the
 sizes of a training step.
 
@@ -29,10 +33,11 @@ bytes): the frame's ``args.args`` at byte 72 and ``rets.rets`` at 112; a buffer'
 and ``dims`` at 40. XLA's metadata query at registration is answered with the FFI API version of
 the installed jaxlib (from its bundled ``c_api.h``).
 
-Handlers are compiled once per process and dtype combination and kept alive with it (XLA holds
-their addresses). ``vmap`` runs them once per batch element (``vmap_method="sequential"``);
-they have no differentiation rules: :mod:`neuro.fast_rnn` calls them inside its own forward and
-backward passes. Import this module only where :func:`neuro.fast_rnn.events_available` is true.
+Every handler (both products, boolean or valued ``x``, float32 and float64) is registered at
+the first use and kept for the life of the process (XLA holds their addresses). ``vmap`` runs
+them once per batch element (``vmap_method="sequential"``); they have no differentiation rules:
+:mod:`neuro.fast_rnn` calls them inside its own forward and backward passes. Import this module
+only where :func:`neuro.fast_rnn.events_available` is true.
 """
 
 from __future__ import annotations

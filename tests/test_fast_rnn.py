@@ -3,6 +3,10 @@ the layer against plain autodiff of the per-step reference Network (``backend="x
 and its gradients against finite differences (graded spikes: the smoothed map is
 differentiable, so its exact gradient is defined)."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -108,3 +112,18 @@ def test_event_layer_gradient_matches_finite_differences():
             fd = (at(eps) - at(-eps)) / (2 * eps)
             exact = jnp.vdot(getattr(getattr(grads, group)[part], field), v)
             np.testing.assert_allclose(exact, fd, rtol=1e-6, err_msg=f"{part}.{field}")
+
+
+@pytest.mark.slow
+def test_compiled_kernels_are_cached_and_mapped_without_llvm(tmp_path):
+
+    code = ("import sys, numpy as np, jax.numpy as jnp\n"
+            "from neuro import _event_kernels as k\n"
+            "x = np.eye(3, 20, dtype=bool)\n"
+            "np.testing.assert_allclose(k.matmul(x, jnp.ones((20, 2))), np.ones((3, 2)))\n"
+            "print('llvmlite' in sys.modules)\n")
+    env = {**os.environ, "NEURO_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]
+    assert runs == [["True"], ["False"]]  # compiled once, then mapped from the cache
+    assert len(list((tmp_path / "event_kernels").glob("*.o"))) == 1
