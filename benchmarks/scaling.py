@@ -8,7 +8,11 @@
   receives per step in the spike exchange (bit-packed words, and what values would cost).
 * Training step: :class:`neuro.train.Trainer` with a ``"batch"`` mesh on a recurrent LIF network
   (sparse recurrence), strong (fixed global batch) and weak (fixed batch per device); the bytes
-  of the all-reduce XLA compiled (gradients and loss; 2 (D - 1) / D of them per device, ring).
+  of the all-reduce XLA compiled (gradients and loss; 2 (D - 1) / D of them per device, ring);
+  the same step with HLOP's lateral circuits (``hlop`` rows: the Hebbian statistics join the
+  all-reduce), and any all-gather XLA put in a training step (on CPU the native event kernel,
+  a custom call XLA cannot split over the batch, is fed by a per-step all-gather of the batch;
+  ``NEURO_EVENT_KERNEL=jax`` selects the pure-JAX kernel, which XLA splits).
   Exchanged bytes are read from the compiled programs
   (:func:`neuro.distributed.compiled_collectives`) and checked against the expected sizes.
 * The state checkpoint (:mod:`neuro.distributed.checkpoint`): save and load time at the largest N.
@@ -87,6 +91,7 @@ def coba_row(n: int, d: int, steps: int, repeats: int, exchange: str = "auto",
     net, state = coba(n, variant)
     pnet = distributed.partition(net, distributed.mesh(d), exchange=exchange)
     dstate = distributed.shard_state(pnet, state)
+    steps = max(steps - steps % pnet.interval, pnet.interval)  # whole exchange blocks
     xs = jnp.zeros((steps, 0), jnp.float32)
     count = _count
     start = time.perf_counter()
@@ -108,7 +113,10 @@ def coba_row(n: int, d: int, steps: int, repeats: int, exchange: str = "auto",
             "interval": pnet.interval}
 
 
-def train_row(batch: int, d: int, steps: int, repeats: int) -> dict:
+def train_row(batch: int, d: int, steps: int, repeats: int, method: str = "adam") -> dict:
+    """One data-parallel training step; ``method`` ``"adam"`` (BPTT) or ``"hlop"`` (BPTT with
+    HLOP's lateral circuits on the input, recurrent and readout projections: the loss returns
+    sample-major presynaptic rows, whose Hebbian statistics are all-reduced like gradients)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -116,30 +124,51 @@ def train_row(batch: int, d: int, steps: int, repeats: int) -> dict:
 
     from neuro import distributed, network, projections, readouts
     from neuro.neurons import lif
+    from neuro.optim import hlop, hlop_add, presynaptic_size
+    from neuro.plasticity import presynaptic_activity, subspace_init
     from neuro.run import scan_steps
     from neuro.train import Trainer, cross_entropy, readout_logits
 
     n_in, n, t = 64, 256, 50
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     conn = projections.fixed_probability(0, n, n, 0.1, weights=0.1)
+    if method == "hlop":  # HLOP projects per-edge weights
+        pre, post, _, _ = conn.to_edges()
+        conn = projections.from_edges(pre, post, n, n, weights=np.full(pre.size, 0.1))
     net = network.network(
         {"h": network.population(lif(tau=10.0, v_th=0.5), n)},
         {"in": projections.dense("x", "h", key=k1, n_pre=n_in, n_post=n, gain=2.0),
          "rec": projections.sparse("h", "h", conn)},
         readouts={"y": readouts.leaky("h", 10, key=k2, n_in=n, tau=5.0)}, inputs={"x": n_in})
 
+    modules = ("in", "rec", "y")
+
     def loss_fn(net, batch, key):
         xs, y = batch
         _, rec = scan_steps(net, net.init_state(xs.shape[0]), jnp.swapaxes(xs, 0, 1),
-                            monitors=("readout.y",))
-        return cross_entropy(readout_logits(rec["readout.y"]), y)[0], {}
+                            monitors=("readout.y", "spikes"))
+        ce = cross_entropy(readout_logits(rec["readout.y"]), y)[0]
+        if method != "hlop":
+            return ce, {}
+        rows = {"spikes": jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1),
+                                                 rec["spikes"])}
+        return ce, {"presynaptic": {m: presynaptic_activity(net, m, rows, xs, reduce="steps")
+                                    for m in modules}}
 
     rng = np.random.default_rng(0)
     x = (rng.random((batch, t, n_in)) < 0.1).astype(np.float32)
     y = rng.integers(0, 10, batch).astype(np.int32)
     mesh = distributed.mesh({"batch": d})
-    trainer = Trainer(loss_fn, optax.adam(1e-3), mesh=mesh)
+    if method == "hlop":
+        circuits = {m: subspace_init(presynaptic_size(net, m), 40) for m in modules}
+        tx = optax.chain(hlop(net, circuits, lr=0.01, block={m: 20 for m in modules}),
+                         optax.sgd(0.1))
+    else:
+        tx = optax.adam(1e-3)
+    trainer = Trainer(loss_fn, tx, mesh=mesh)
     opt = trainer.init(net)
+    if method == "hlop":
+        opt = hlop_add(opt, net, {m: 20 for m in modules})
     state = {"net": net, "opt": opt}
 
     def step():
@@ -158,9 +187,10 @@ def train_row(batch: int, d: int, steps: int, repeats: int) -> dict:
     hlo = distributed.compiled_collectives(trainer._update, params, state["opt"], placed, None)
     # a ring all-reduce sends and receives 2 (D - 1) / D of the reduced bytes per device
     reduced = hlo.get("all-reduce", 0)
-    return {"bench": "train", "batch": batch, "devices": d, "ms_per_step": per_step * 1e3,
-            "compile_s": compile_s, "bytes_per_device_step": 2 * (d - 1) / d * reduced,
-            "all_reduce_bytes": reduced, "gradient_bytes": 4 * n_params}
+    return {"bench": "train" if method == "adam" else "hlop", "batch": batch, "devices": d,
+            "ms_per_step": per_step * 1e3, "compile_s": compile_s,
+            "bytes_per_device_step": 2 * (d - 1) / d * reduced, "all_reduce_bytes": reduced,
+            "all_gather_bytes": hlo.get("all-gather", 0), "gradient_bytes": 4 * n_params}
 
 
 def checkpoint_row(n: int, d: int) -> dict:
@@ -169,14 +199,16 @@ def checkpoint_row(n: int, d: int) -> dict:
     net, state = coba(n)
     pnet = distributed.partition(net, distributed.mesh(d))
     dstate = distributed.shard_state(pnet, state)
+    ckpt = distributed.checkpoint
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "state.npz")
-        start = time.perf_counter()
-        distributed.checkpoint.save(path, pnet, dstate)
+        start = time.perf_counter()  # the run's identity included (simulate digests it once)
+        identity = ckpt.run_identity(pnet, state, None, None)
+        ckpt.save(path, pnet, dstate, identity=identity)
         save_s = time.perf_counter() - start
         size = os.path.getsize(path)
         start = time.perf_counter()
-        distributed.checkpoint.load(path, pnet, dstate)
+        ckpt.load(path, pnet, dstate, identity=identity)
         load_s = time.perf_counter() - start
     return {"bench": "checkpoint", "neurons": n, "devices": d, "save_s": save_s,
             "load_s": load_s, "bytes": size}
@@ -218,10 +250,11 @@ def main(argv=None) -> int:
             rows.append(dict(coba_row(n, counts[-1], args.steps, args.repeats, "values"),
                              mode="values"))
             print(json.dumps(rows[-1]), flush=True)
-            # NEST's min-delay rule: Auryn's COBA has 0.8 ms delay, one exchange per 8 steps
+            # NEST's min-delay rule: in Auryn's COBA a spike acts 9 steps later (8 extra
+            # steps of delay), so spikes travel once per M = 9 steps
             for d in (1, counts[-1]):
-                rows.append(dict(coba_row(n, d, args.steps - args.steps % 8 or 8,
-                                          args.repeats, variant="auryn"), mode="delay"))
+                rows.append(dict(coba_row(n, d, args.steps, args.repeats, variant="auryn"),
+                                 mode="delay"))
                 print(json.dumps(rows[-1]), flush=True)
     for d in counts:
         rows.append(dict(coba_row(args.per_device * d, d, args.steps, args.repeats), mode="weak"))
@@ -230,6 +263,9 @@ def main(argv=None) -> int:
         rows.append(dict(train_row(args.batch, d, 2, args.repeats), mode="strong"))
         print(json.dumps(rows[-1]), flush=True)
         rows.append(dict(train_row(8 * d, d, 2, args.repeats), mode="weak"))
+        print(json.dumps(rows[-1]), flush=True)
+    for d in counts:
+        rows.append(dict(train_row(args.batch, d, 2, args.repeats, "hlop"), mode="strong"))
         print(json.dumps(rows[-1]), flush=True)
     rows.append(checkpoint_row(sizes[-1], counts[-1]))
     print(json.dumps(rows[-1]), flush=True)
@@ -257,9 +293,18 @@ def main(argv=None) -> int:
           f"save {ck['save_s']:.2f} s, load {ck['load_s']:.2f} s")
     print("(strong rows: speed-up against the plain single-device Network in neuro.run.simulate; "
           "values: the last strong row exchanging float32 values instead of bit-packed words; "
-          "delay: Auryn's COBA (0.8 ms delay), spikes exchanged every M = 8 steps, against 1 "
-          "device; "
-          "weak rows: efficiency t(1 device) / t(D devices) at fixed N per device)")
+          "delay: Auryn's COBA (8 extra steps of delay), spikes exchanged every M = 9 steps, "
+          "against 1 device; "
+          "weak rows: efficiency t(1 device) / t(D devices) at fixed N per device; train/hlop "
+          "bytes: the all-reduce of gradients (and HLOP's Hebbian statistics), 2 (D - 1) / D "
+          "of it per device)")
+    gathers = {(r["bench"], r["batch"], r["devices"]): r["all_gather_bytes"] for r in rows
+               if r["bench"] in ("train", "hlop") and r["all_gather_bytes"]}
+    if gathers:
+        print(f"all-gathers in the training steps (bytes of their results, (bench, batch, "
+              f"devices)): {gathers}; they sit in the time loop and run every step: XLA does not "
+              "split the native CPU event kernel (a custom call) over the batch, so each device "
+              "gathers the batch for it (NEURO_EVENT_KERNEL=jax: none)")
     if args.json:
         from neuro.io import save_json
 

@@ -512,34 +512,58 @@ def fisher_diagonal(per_example_grads: Any) -> Any:
 
 
 def empirical_fisher(loss_fn: Callable, net: Any, x: Any, y: Any, *, chunk: int = 25,
-                     key: Array | None = None) -> Any:
+                     key: Array | None = None, mesh: jax.sharding.Mesh | None = None,
+                     batch_axis: str = "batch") -> Any:
     """Diagonal empirical Fisher of ``loss_fn(net, (x, y), key)`` over the float leaves of any
     pytree ``net`` (a Network): the mean over the examples (leading axis of ``x``, ``y``) of
     squared per-example gradients, vmapped in chunks of ``chunk``. The result has the structure
     of the Trainer's trainable tree (``None`` at integer/bool leaves), as :class:`EWCState`
-    expects."""
+    expects.
+
+    ``mesh`` (a mesh with a ``batch_axis``, as :class:`neuro.train.Trainer`'s): every chunk's
+    examples are split over that axis and their squared gradients are summed across it (an
+    all-reduce, as the Trainer reduces gradients); the result equals the single-device one up
+    to summation order. Chunks are padded to one size (on a mesh, a multiple of the axis size)
+    with copies of their first example at weight 0: one compiled program serves every chunk and
+    the padding adds exactly nothing to the sum.
+    """
     n = int(np.shape(y)[0])
     if n < 1:
         raise ValueError("empirical_fisher needs at least one example")
     key = jax.random.PRNGKey(0) if key is None else key
     chunk = max(1, min(int(chunk), n))
+    put = jnp.asarray
+    if mesh is not None:
+        if batch_axis not in mesh.axis_names:
+            raise ValueError(f"batch_axis {batch_axis!r} is not an axis of the mesh "
+                             f"{mesh.axis_names}")
+        size = int(mesh.shape[batch_axis])
+        chunk = -(-chunk // size) * size
+        examples = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(batch_axis))
+        put = lambda a: jax.device_put(a, examples)
     total = None
     for start in range(0, n, chunk):
-        xs, ys = x[start:start + chunk], y[start:start + chunk]
-        part = _sq_grads(loss_fn, net, jnp.asarray(xs), jnp.asarray(ys), key)
+        xs, ys = np.asarray(x[start:start + chunk]), np.asarray(y[start:start + chunk])
+        weight = np.zeros(chunk, np.float32)
+        weight[:len(ys)] = 1.0
+        if len(ys) < chunk:
+            fill = lambda a: np.concatenate([a, np.repeat(a[:1], chunk - len(a), axis=0)])
+            xs, ys = fill(xs), fill(ys)
+        part = _sq_grads(loss_fn, net, put(xs), put(ys), put(weight), key)
         total = part if total is None else jax.tree_util.tree_map(jnp.add, total, part)
     return jax.tree_util.tree_map(lambda t: t / n, total)
 
 
 @jax.jit(static_argnames="loss_fn")
-def _sq_grads(loss_fn, net, xs, ys, key):
+def _sq_grads(loss_fn, net, xs, ys, weight, key):
     vg = value_and_grad(loss_fn, has_aux=True)
 
     def one(xi, yi):
         return vg(net, (xi[None], yi[None]), key)[1]
 
     grads = jax.vmap(one)(xs, ys)
-    return jax.tree_util.tree_map(lambda g: jnp.sum(g**2, axis=0), grads)
+    return jax.tree_util.tree_map(
+        lambda g: jnp.tensordot(weight.astype(g.dtype), g**2, axes=1), grads)
 
 
 def ewc_state(net: Any, fisher: Any) -> EWCState:

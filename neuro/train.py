@@ -128,7 +128,9 @@ class Trainer:
         rep = NamedSharding(mesh, PartitionSpec())
         self._batch_sharding = NamedSharding(mesh, PartitionSpec(batch_axis))
         self._replicated = rep
-        self._update = jax.jit(self._update_impl, out_shardings=(rep, rep, rep))
+        # metrics: placed by XLA (scalars come out of all-reduces, replicated); per-sample
+        # arrays such as HLOP's presynaptic rows stay split, not gathered every step
+        self._update = jax.jit(self._update_impl, out_shardings=(rep, rep, None))
         self._evaluate = jax.jit(loss_fn, out_shardings=rep)
 
     def _place(self, params: Any, batch: Any, key: Any) -> tuple[Any, Any, Any]:

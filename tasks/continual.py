@@ -275,9 +275,18 @@ def _count_correct(net, x, y, head, timesteps, classes):
     return jnp.sum(pred == y)
 
 
-def evaluate(net, task: Task, timesteps: int, classes: int, batch: int = 500) -> float:
-    """Test accuracy on one task (fixed-size chunks, the last one padded; permuted lazily)."""
+def evaluate(net, task: Task, timesteps: int, classes: int, batch: int = 500,
+             mesh: Any = None) -> float:
+    """Test accuracy on one task (fixed-size chunks, the last one padded with samples of label
+    -1, which no prediction matches; permuted lazily). ``mesh``: a ``"batch"`` mesh over which
+    every chunk is split (the chunk rounded up to a multiple of its size)."""
     n = len(task.y_test)
+    put = lambda a: a
+    if mesh is not None:
+        size = int(mesh.shape["batch"])
+        batch = -(-batch // size) * size
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+        put = lambda a: jax.device_put(a, sharding)
     correct = 0
     for i in range(0, n, batch):
         x, y = task.x_test[i:i + batch], task.y_test[i:i + batch]
@@ -285,7 +294,7 @@ def evaluate(net, task: Task, timesteps: int, classes: int, batch: int = 500) ->
         if pad:
             x = np.concatenate([x, np.zeros((pad, x.shape[1]), x.dtype)])
             y = np.concatenate([y, np.full(pad, -1, y.dtype)])
-        correct += int(_count_correct(net, x, y, task.head, timesteps, classes))
+        correct += int(_count_correct(net, put(x), put(y), task.head, timesteps, classes))
     return correct / n
 
 
@@ -370,14 +379,24 @@ def _data_fingerprint(stream: TaskStream) -> str:
 def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
                   checkpoint: str | os.PathLike | None = None,
                   force_restart: bool = False,
-                  progress: bool = False) -> dict[str, Any]:
+                  progress: bool = False, mesh: Any = None) -> dict[str, Any]:
     """Train ``rc.method`` on ``stream`` task after task; return metrics and the matrix R.
+
+    ``mesh``: data parallelism over its ``"batch"`` axis (:func:`neuro.distributed.batch_mesh`):
+    training batches, evaluation chunks and the EWC Fisher's examples are split over the
+    devices and reduced across them (HLOP's Hebbian updates too, inside the compiled step);
+    the result equals the single-device run up to summation order, and a checkpoint resumes on
+    any device count (it is not part of the run's identity). ``rc.batch`` must be a multiple
+    of the axis size.
 
     Result keys: ``acc``, ``bwt``, ``fwt`` (percent; T-1 convention, see
     :mod:`neuro.tasks.metrics`), ``accuracy_matrix`` (percent), ``baseline`` (random-init
     accuracy per task, percent), ``seconds``, ``subspace_sizes``, ``orthonormality_error``
     (HLOP: max |H H^T - I| per module over the old rows), ``method``, ``benchmark``.
     """
+    from neuro.distributed import check_batch
+
+    check_batch(rc.batch, mesh)
     n_tasks = len(stream)
     sizes = (stream.input_dim, *rc.hidden, stream.classes)
     net = smlp.spiking_mlp(sizes, seed=[rc.seed, 1], heads=stream.heads)
@@ -393,9 +412,10 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
     steps, n_cls = rc.timesteps, stream.classes
     loss = partial(smlp.loss, timesteps=steps, classes=n_cls)
     tx = _optimizer(rc, net, modules, schedule, hebb_lr)
-    trainer = Trainer(loss, tx)
+    trainer = Trainer(loss, tx, mesh=mesh)
     # the reference trains the thresholds on task 0 only: a second compiled step for task 0
-    first = Trainer(partial(loss, train_threshold=True), tx) if rc.train_threshold else trainer
+    first = (Trainer(partial(loss, train_threshold=True), tx, mesh=mesh) if rc.train_threshold
+             else trainer)
     state = RunState(net, trainer.init(net),
                      tuple(np.zeros((n, n), np.float32) for n in pre[:n_mod]),
                      None, np.zeros((n_tasks, n_tasks)), np.zeros(n_tasks))
@@ -413,7 +433,7 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
 
     t0 = time.perf_counter()
     if start == 0 and rc.fwt:
-        state = state._replace(baseline=np.array([evaluate(state.net, t, steps, n_cls)
+        state = state._replace(baseline=np.array([evaluate(state.net, t, steps, n_cls, mesh=mesh)
                                                   for t in stream.tasks]))
     bar = None
     if progress:
@@ -447,14 +467,14 @@ def run_continual(stream: TaskStream, rc: RunConfig = RunConfig(), *,
         for j, other in enumerate(stream.tasks):
             # R[t, j] for j <= t, and R[t, t+1] for forward transfer
             if j <= t or (j == t + 1 and rc.fwt):
-                acc_mat[t, j] = evaluate(net, other, steps, n_cls)
+                acc_mat[t, j] = evaluate(net, other, steps, n_cls, mesh=mesh)
         gpm, fisher = state.gpm, state.fisher
         if rc.method == "hlop":
             opt_state = hlop_merge(opt_state)
         elif rc.method == "gpm":
             gpm, gpm_k = _gpm_step(net, task, rc, thresholds, modules, state.gpm, gpm_k, t)
         elif rc.method == "ewc":
-            fisher = _ewc_fisher(loss, net, task, stream, rc, state.fisher, t)
+            fisher = _ewc_fisher(loss, net, task, stream, rc, state.fisher, t, mesh)
         state = RunState(net, opt_state, gpm, fisher, acc_mat, state.baseline)
         if checkpoint is not None:
             save_checkpoint(checkpoint, state, identity=ident, done=t + 1,
@@ -501,14 +521,14 @@ def _gpm_step(net, task, rc, thresholds, modules, gpm, gpm_k, t):
     return tuple(new_gpm), new_k
 
 
-def _ewc_fisher(loss, net, task, stream, rc, fisher, t, chunk: int = 25):
+def _ewc_fisher(loss, net, task, stream, rc, fisher, t, mesh, chunk: int = 25):
     rng = np.random.default_rng([rc.seed, t, 11])
     n = min(rc.ewc_samples, len(task.y_train))
     chunk = min(chunk, n)
     n = n // chunk * chunk
     idx = np.sort(rng.choice(len(task.y_train), n, replace=False))
     labels = _global_labels(task, stream)
-    new = empirical_fisher(loss, net, task.x_train[idx], labels[idx], chunk=chunk)
+    new = empirical_fisher(loss, net, task.x_train[idx], labels[idx], chunk=chunk, mesh=mesh)
     return jax.tree_util.tree_map(jnp.add, fisher, new)
 
 
@@ -564,7 +584,8 @@ def permuted_digit_tasks(n_tasks: int, seed: int) -> list[Task]:
 
 
 def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig, *,
-                       progress: bool = False, return_network: bool = False) -> dict[str, Any]:
+                       progress: bool = False, return_network: bool = False,
+                       mesh: Any = None) -> dict[str, Any]:
     """Continual learning of any Network on ``tasks`` (a sequence of :class:`Task`).
 
     ``loss_fn(net, (x, y), key) -> (loss, metrics)`` for :class:`neuro.train.Trainer`, with
@@ -574,10 +595,13 @@ def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig,
     ``gpm_samples`` training samples after each task (:func:`neuro.optim.gpm_update_basis`).
     Returns ``acc``, ``bwt`` (percent, T-1 convention), ``accuracy_matrix``, ``seconds``,
     ``subspace_sizes`` and, for HLOP, ``orthonormality_error``; with ``return_network`` also
-    the trained network under ``"network"``.
+    the trained network under ``"network"``. ``mesh``: data parallelism over its ``"batch"``
+    axis, as in :func:`run_continual` (``rc.batch`` a multiple of its size).
     """
+    from neuro.distributed import check_batch
     from neuro.optim import HLOPState, presynaptic_size
 
+    check_batch(rc.batch, mesh)
     n_tasks = len(tasks)
     modules = tuple(rc.modules)
     if rc.method != "finetune" and not modules:
@@ -604,7 +628,7 @@ def run_network_stream(net: Any, loss_fn: Any, tasks: Any, rc: NetworkRunConfig,
             form="gram"), sgd)
     else:
         tx = sgd
-    trainer = Trainer(loss_fn, tx)
+    trainer = Trainer(loss_fn, tx, mesh=mesh)
     thresholds = rc.gpm_thresholds or (0.97,) * len(modules)
     gpm = [None] * len(modules)
     acc = np.zeros((n_tasks, n_tasks))
@@ -658,20 +682,38 @@ def _pad(gpm, sizes):
 
 
 def _accuracy(trainer: Trainer, net: Any, task: Task, key: Any, chunk: int = 512) -> float:
+    """Test accuracy in chunks; on a mesh the chunks are multiples of its size, split over
+    the devices, and the last ``n % size`` samples are scored without splitting (never padded:
+    a padded sample would count in the loss's mean accuracy)."""
     n = len(task.y_test)
-    correct = 0.0
-    for i in range(0, n, chunk):
-        x, y = np.asarray(task.x_test[i:i + chunk]), np.asarray(task.y_test[i:i + chunk])
-        correct += float(trainer.evaluate(net, (x, y), key)["accuracy"]) * len(y)
+    size = 1 if trainer.mesh is None else int(trainer.mesh.shape[trainer.batch_axis])
+    chunk = max(chunk // size, 1) * size
+    correct, i = 0.0, 0
+    while i < n:
+        stop = min(i + chunk, n)
+        split = i + (stop - i) // size * size
+        stop = split if split > i else stop
+        x, y = np.asarray(task.x_test[i:stop]), np.asarray(task.y_test[i:stop])
+        metrics = (trainer.evaluate(net, (x, y), key) if split > i
+                   else _evaluate_whole(trainer.loss_fn, net, (x, y), key)[1])
+        correct += float(metrics["accuracy"]) * len(y)
+        i = stop
     return correct / n
+
+
+@partial(jax.jit, static_argnums=0)
+def _evaluate_whole(loss_fn, net, batch, key):
+    """``loss_fn`` on a batch that is not split over a mesh (any size)."""
+    return loss_fn(net, batch, key)
 
 
 def _gpm_network_step(trainer, net, task, rc, modules, thresholds, gpm, key, t):
     rng = np.random.default_rng([rc.seed, t, 7])
     idx = np.sort(rng.choice(len(task.y_train), min(rc.gpm_samples, len(task.y_train)),
                              replace=False))
-    acts = trainer.evaluate(net, (np.asarray(task.x_train[idx]),
-                                  np.asarray(task.y_train)[idx]), key)["presynaptic"]
+    acts = _evaluate_whole(trainer.loss_fn, net, (np.asarray(task.x_train[idx]),
+                                                  np.asarray(task.y_train)[idx]), key)[1]
+    acts = acts["presynaptic"]
     out = []
     for m, b, th in zip(modules, gpm, thresholds, strict=True):
         rows = np.asarray(acts[m])

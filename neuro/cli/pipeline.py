@@ -5,7 +5,9 @@ and astrocyte modulation -> whole-state Lyapunov spectrum -> Lyapunov Noise Prun
 task A -> HLOP continual learning on tasks B and C (permuted scikit-learn digits) ->
 Lyapunov spectrum again. Prints ``neurons``, ``synapses`` (before/after pruning),
 ``lambda_max_before``, ``lambda_max_after`` (1/ms), ``accuracy_matrix``, ``acc``, ``bwt``
-(percent) and ``seconds``; ``--plot FILE`` draws the accuracy matrix.
+(percent) and ``seconds``; ``--plot FILE`` draws the accuracy matrix. ``--devices N`` runs the
+BPTT and HLOP training data-parallel over N devices (N must divide the batch of 64; the results
+equal one device's up to summation order).
 """
 
 from __future__ import annotations
@@ -36,11 +38,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lyapunov-steps", type=int, default=1500,
                    help="noise steps of each Lyapunov spectrum")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--devices", type=int, default=1,
+                   help="data-parallel BPTT/HLOP training over N devices (the batch of 64 split "
+                   "evenly, so N must divide 64; on CPU, N virtual devices that share the "
+                   "cores; default 1)")
     add_output_flags(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> dict:
+    from neuro import distributed
+    from neuro.tasks.continual import NetworkRunConfig
+
+    batch = NetworkRunConfig.batch
+    if args.devices < 1:
+        raise ValueError(f"--devices must be >= 1; got {args.devices}")
+    if batch % args.devices:
+        raise ValueError(f"--devices {args.devices} does not divide the training batch of "
+                         f"{batch}: data-parallel training splits every batch evenly over the "
+                         "devices")
+    mesh = distributed.batch_mesh(args.devices)  # before JAX starts (virtual CPU devices)
+
     from neuro.tasks.pipeline import PipelineConfig, run_pipeline
 
     cfg = PipelineConfig(neurons=args.neurons, tasks=args.tasks, epochs=args.epochs, lr=args.lr,
@@ -48,7 +66,8 @@ def run(args: argparse.Namespace) -> dict:
                          node_fraction=args.node_fraction, synapse_fraction=args.sparsity,
                          tune=args.tune, seed=args.seed, astro_block=args.astro_block,
                          probe_steps=args.probe_steps, lyapunov_steps=args.lyapunov_steps)
-    out = run_pipeline(cfg, progress=True)
+    out = run_pipeline(cfg, progress=True, mesh=mesh)
+    out["devices"] = args.devices
     if args.plot:
         out["plot"] = defer_plot(args, lambda path: _plot(out, path))
     return out

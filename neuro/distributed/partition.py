@@ -23,6 +23,10 @@ needed only after the block. Each device then keeps the local spikes of the last
 steps late, so its delay line holds ``d - (M - 1)`` steps (:func:`shard_state` moves the history
 between the two layouts). Input projections keep their delay: inputs are on every device.
 
+The partitioned network remembers which network it was cut from (``source``: the
+:func:`neuro.io.digest` of the unpartitioned Network, the same on any device count), so that a
+checkpoint of its run (:mod:`.checkpoint`) knows the run it belongs to.
+
 Layout of a :class:`PartitionedNetwork`: ``local`` is a :class:`~neuro.network.Network` whose
 populations have the block size, whose projections read the global presynaptic vector, and whose
 every leaf has a leading device axis (stacked blocks, sharded over the mesh axis). A distributed
@@ -39,6 +43,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from neuro._pytree import pytree_dataclass, replace, static_field
 from neuro.distributed.runtime import NEURONS
+from neuro.io import digest
 from neuro.network import Network, NetworkState, Population
 from neuro.projections.delays import DelayState
 from neuro.projections.dense import Dense
@@ -48,6 +53,29 @@ from neuro.readouts import Leaky
 from neuro.validation import check_choice
 
 EXCHANGES = ("auto", "bits", "values")
+
+
+class Source:
+    """The :func:`neuro.io.digest` of the network a :class:`PartitionedNetwork` was cut from.
+
+    Static metadata that identifies a run (checkpoints), not the compiled program: every
+    ``Source`` compares equal, so partitioned networks that differ only in their weights (other
+    seeds) share one compilation, as Networks do on one device.
+    """
+
+    __slots__ = ("digest",)
+
+    def __init__(self, digest: str):
+        self.digest = digest
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Source)
+
+    def __hash__(self) -> int:
+        return hash(Source)
+
+    def __repr__(self) -> str:
+        return f"Source({self.digest!r})"
 
 
 @pytree_dataclass
@@ -61,6 +89,7 @@ class PartitionedNetwork:
     interval: int = static_field(default=1)  # M: steps between spike exchanges
     delays: tuple = static_field(default=())  # ((projection, global extra delay), ...)
     exchange: tuple = static_field(default=())  # ((population, "bits" | "values"), ...)
+    source: Source | None = static_field(default=None)  # the network it was cut from
 
     @property
     def n_devices(self) -> int:
@@ -273,7 +302,7 @@ def partition(net: Network, mesh: Mesh, *, axis: str = NEURONS, interval: int | 
     pnet = PartitionedNetwork(
         stacked, mesh, axis, tuple((n, p.size) for n, p in net.populations.items()),
         int(interval), tuple((n, _base(p).delay) for n, p in net.projections.items()),
-        tuple(modes))
+        tuple(modes), Source(digest(net)))
     return place(pnet, pnet)
 
 

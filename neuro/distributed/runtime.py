@@ -61,6 +61,37 @@ def cpu_devices(n: int) -> int:
     return int(n)
 
 
+def batch_mesh(devices: int) -> Mesh | None:
+    """The ``"batch"`` mesh of data-parallel training over ``devices`` devices, or ``None`` for
+    one (the single-device path, unchanged). Call it before JAX's first computation: on a host
+    without accelerators it asks for ``devices`` virtual CPU devices (:func:`cpu_devices`);
+    where accelerators exist the mesh takes the first ``devices`` of them (the CPU count asked
+    for does not matter there). What ``neuro continual/pipeline --devices N`` use."""
+    if isinstance(devices, bool) or not isinstance(devices, int | np.integer) or devices < 1:
+        raise ValueError(f"devices must be a positive int; got {devices!r}")
+    if devices == 1:
+        return None
+    try:
+        cpu_devices(int(devices))
+    except ValueError:  # JAX already started: the mesh takes what exists or names the shortfall
+        pass
+    return mesh({BATCH: int(devices)})
+
+
+def check_batch(batch: int, mesh: Mesh | None, axis: str = BATCH, *, name: str = "batch") -> None:
+    """Refuse a batch size that the ``axis`` of ``mesh`` does not divide: data parallelism
+    splits every batch evenly, and neuro never pads or drops samples silently."""
+    if mesh is None:
+        return
+    if axis not in mesh.axis_names:
+        raise ValueError(f"the mesh has no axis {axis!r} (axes {mesh.axis_names})")
+    size = int(mesh.shape[axis])
+    if batch % size:
+        raise ValueError(f"{name} {batch} is not a multiple of the {size} devices of the mesh "
+                         f"axis {axis!r}: data-parallel training splits every batch evenly over "
+                         f"the devices; choose a batch size divisible by {size}")
+
+
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, *, cpu_collectives: str | None = None,
                **kwargs: Any) -> None:

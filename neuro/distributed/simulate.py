@@ -31,7 +31,8 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from neuro.distributed.partition import PartitionedNetwork, host, place
+from neuro.distributed.partition import PartitionedNetwork, gather_state, host, place
+from neuro.io import digest
 from neuro.projections._events import _SHIFTS
 from neuro.run import SimulationResult, _concat, _monitors, _select, num_steps, scan_steps
 
@@ -187,6 +188,11 @@ def _compile(pnet: PartitionedNetwork, monitors: Any) -> Callable:
     return _compiled[key]
 
 
+def _steps(inputs: Any, start: int, stop: int) -> Any:
+    """Steps ``[start, stop)`` of time-major inputs."""
+    return jax.tree_util.tree_map(lambda x: x[start:stop], inputs)
+
+
 def _inputs(pnet: PartitionedNetwork, inputs: Any, n_steps: int | None, chunk: int | None
             ) -> tuple[Any, int, int]:
     """Replicated global inputs (zeros ``[T, 0]`` without inputs), the step count and chunk."""
@@ -225,6 +231,7 @@ def simulate(
     monitors: Sequence[str] | Callable | None = None,
     chunk: int | None = None,
     checkpoint: str | os.PathLike | None = None,
+    force_restart: bool = False,
     progress: bool = False,
 ) -> SimulationResult:
     """Run the partitioned network over ``inputs`` (time-major pytree), or ``n_steps`` steps of
@@ -234,35 +241,47 @@ def simulate(
     :func:`neuro.run.simulate` (keys, dotted paths or a hashable callable on the outputs). The
     number of steps and ``chunk`` must be multiples of ``pnet.interval``. ``checkpoint=PATH``
     saves the state in the device-count independent layout (:mod:`.checkpoint`) after every
-    chunk with the records so far; a rerun with the same path (and as many or more steps)
-    resumes after the last saved chunk, on any device count.
+    chunk with the records so far, with the identity of the run
+    (:func:`.checkpoint.run_identity`: the source network, initial state, monitors and the
+    inputs of the steps done); a rerun with the same path, the same network, state and
+    monitors, and inputs that begin with those (as many or more steps) resumes after the last
+    saved chunk, on any device count. A checkpoint of another run is refused
+    (:class:`~neuro.validation.CheckpointMismatch`, naming what differs); ``force_restart=True``
+    ignores it (the next save overwrites it).
     Returns the final (partitioned) state and the records (host NumPy, every process).
     """
     from neuro.distributed import checkpoint as ckpt
 
     monitors = _monitors(monitors)
+    raw = None if inputs is None else host(inputs)  # the identity digests the inputs done
     inputs, n, chunk = _inputs(pnet, inputs, n_steps, chunk)
+    if raw is None:
+        raw = np.zeros((n, 0), np.float32)
     run = _compile(pnet, monitors)
     done, pieces = 0, []
-    if checkpoint is not None and os.path.exists(checkpoint):
-        done = int(ckpt.read_meta(checkpoint)["steps_done"])
+    if checkpoint is not None:  # digested once: the identity of every save names it
+        initial = digest(gather_state(pnet, dstate))
+    if checkpoint is not None and not force_restart and os.path.exists(checkpoint):
+        done = int(ckpt.read_meta(checkpoint).get("steps_done", 0))
         if done > n:
             raise ValueError(f"checkpoint {checkpoint} has {done} steps, more than the {n} asked for")
         shapes = jax.eval_shape(run, pnet, dstate, jax.tree_util.tree_map(
             lambda x: x[:done], inputs))[1]
         like = jax.tree_util.tree_map(lambda r: np.zeros(r.shape, r.dtype), shapes)
-        dstate, saved, _ = ckpt.load(checkpoint, pnet, dstate, like)
+        identity = ckpt.run_identity(pnet, initial, _steps(raw, 0, done), monitors)
+        dstate, saved, _ = ckpt.load(checkpoint, pnet, dstate, like, identity=identity)
         pieces.append(saved)
     bar = tqdm(total=n, initial=done, disable=not progress, unit="step", desc="simulate")
     while done < n:
         stop = min(done + chunk, n)
-        xs = jax.tree_util.tree_map(lambda x, a=done, b=stop: x[a:b], inputs)
-        dstate, records = run(pnet, dstate, xs)
+        dstate, records = run(pnet, dstate, _steps(inputs, done, stop))
         pieces.append(host(records))
         bar.update(stop - done)
         done = stop
         if checkpoint is not None:
-            ckpt.save(checkpoint, pnet, dstate, _concat(pieces), steps_done=done)
+            identity = ckpt.run_identity(pnet, initial, _steps(raw, 0, done), monitors)
+            ckpt.save(checkpoint, pnet, dstate, _concat(pieces), identity=identity,
+                      steps_done=done)
     bar.close()
     return SimulationResult(dstate, _concat(pieces) if pieces else None)
 

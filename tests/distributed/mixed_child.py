@@ -18,6 +18,7 @@ from neuro import distributed, network, projections, readouts  # noqa: E402
 from neuro.neurons import ConductanceLIFState, conductance_lif, lif  # noqa: E402
 from neuro.run import simulate  # noqa: E402
 from neuro.synapses import conductance_synapse  # noqa: E402
+from neuro.validation import CheckpointMismatch  # noqa: E402
 
 N_E, N_I, N_IN = 300, 100, 20
 MONITORS = ("spikes.e", "spikes.i", "v.e", "readout.y")
@@ -92,6 +93,22 @@ def resume(net, state, xs, ref, devices, result):
             res = distributed.simulate(pnet, distributed.shard_state(pnet, state), xs,
                                        monitors=MONITORS, chunk=CHUNK, checkpoint=path)
             result[f"resume{d}"] = compare(res.records, ref)
+        # another run's checkpoint is refused, naming what differs, and left as it is
+        path.write_bytes(saved)
+        other, other_state, _ = build(seed=1)
+        changed = np.asarray(xs).copy()
+        changed[7, 0] = 1.0 - changed[7, 0]
+        cases = {"network": (other, state, xs), "initial_state": (net, other_state, xs),
+                 "inputs": (net, state, changed)}
+        for what, (n2, s2, x2) in cases.items():
+            pnet = distributed.partition(n2, distributed.mesh(devices[-1]))
+            try:
+                distributed.simulate(pnet, distributed.shard_state(pnet, s2), x2,
+                                     monitors=MONITORS, chunk=CHUNK, checkpoint=path)
+                result[f"refused_{what}"] = "resumed"
+            except CheckpointMismatch as exc:
+                result[f"refused_{what}"] = str(exc)
+        result["file_kept"] = path.read_bytes() == saved
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def _check(result, d):
     assert result["full"]["readout.y"] < 1e-12  # summed over devices: rounding only
 
 
-def test_checkpoint_written_on_4_devices_resumes_on_2_and_1(child):
+def test_checkpoint_written_on_4_devices_resumes_on_2_and_1_and_refuses_another_run(child):
     out = child("mixed_child.py", "resume", "4", "2", "1")
     assert out["spikes"] > 500 and out["spikes_i"] > 50
     _check(out["4"], "4")
@@ -55,6 +55,14 @@ def test_checkpoint_written_on_4_devices_resumes_on_2_and_1(child):
         resumed = out[f"resume{d}"]
         assert all(resumed[k] for k in SPIKES) and resumed["v.e"] == 0.0, resumed
         assert resumed["readout.y"] < 1e-12
+    # a checkpoint of another run (network, initial state or inputs) is refused and kept
+    for what in ("network", "initial_state", "inputs"):
+        message = out[f"refused_{what}"]
+        assert "belongs to a different run" in message and f"{what} (checkpoint" in message, \
+            message
+        others = {"network", "initial_state", "inputs"} - {what}
+        assert not any(f"{o} (checkpoint" in message for o in others), message
+    assert out["file_kept"]
 
 
 @pytest.mark.slow

@@ -5,28 +5,31 @@ import json
 import sys
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from neuro import network, projections, readouts  # noqa: E402
-from neuro.neurons import lif  # noqa: E402
-from neuro.run import scan_steps  # noqa: E402
-from neuro.train import Trainer, cross_entropy, readout_logits  # noqa: E402
+from neuro import network, projections, readouts
+from neuro.neurons import lif
+from neuro.run import scan_steps
+from neuro.train import Trainer, cross_entropy, readout_logits
 
 
-def build(seed=0, n_in=8, n=32):
+def build(seed=0, n_in=8, n=32, n_out=2, p=0.1, edge_std=None, dtype=jnp.float64):
+    """Dense input, sparse recurrence (weight 0.3, or per-edge N(0, edge_std) weights) and a
+    leaky readout (float64 needs jax_enable_x64)."""
     key = jax.random.PRNGKey(seed)
     k_in, k_out = jax.random.split(key)
-    conn = projections.fixed_probability(seed, n, n, 0.1, weights=0.3, dtype=jnp.float64)
+    conn = projections.fixed_probability(seed, n, n, p, weights=0.3, dtype=dtype)
+    if edge_std is not None:
+        pre, post, _, _ = conn.to_edges()
+        w = np.random.default_rng(seed).normal(0.0, edge_std, pre.size)
+        conn = projections.from_edges(pre, post, n, n, weights=w, dtype=dtype)
     return network.network(
         {"h": network.population(lif(tau=10.0, v_th=0.6), n)},
         {"in": projections.dense("x", "h", key=k_in, n_pre=n_in, n_post=n, gain=3.0),
          "rec": projections.sparse("h", "h", conn)},
-        readouts={"y": readouts.leaky("h", 2, key=k_out, n_in=n, tau=5.0)},
+        readouts={"y": readouts.leaky("h", n_out, key=k_out, n_in=n, tau=5.0)},
         inputs={"x": n_in})
 
 
@@ -62,6 +65,7 @@ def losses(mesh, steps=20):
 
 
 if __name__ == "__main__":
+    jax.config.update("jax_enable_x64", True)
     from neuro.distributed import mesh as make_mesh
 
     result = {}
