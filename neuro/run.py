@@ -31,15 +31,6 @@ array is named as such where ``T`` differs from the batch size); and, unless
 estimated first and a run that cannot fit in memory is refused before it starts
 (:class:`~neuro.validation.SizeError`).
 
-Input projections are hoisted out of the loop: a plain :class:`~neuro.projections.Dense`
-projection from a network input (no delay, and no modulator that changes its weights or
-inputs) is stateless and linear, so its arrivals of all ``T`` steps are one product ``[T B,
-n_in] x [n_in, n_post]`` computed before the scan (and, under ``grad``, its weight gradient one
-product after it) instead of ``T`` small products inside each step. The step then adds the
-precomputed arrivals (:class:`~neuro.projections.dense.Hoisted`); the values are those of the
-per-step product up to float rounding. A projection whose arrivals of a run would take more
-than ``HOIST_BYTES`` (256 MiB) stays in the step (memory over speed).
-
 A network without external inputs (e.g. a self-sustained E/I network) runs for ``n_steps`` steps
 with no input array at all: ``simulate(net, state, n_steps=10000)`` (``x`` is then ``None``).
 """
@@ -55,11 +46,9 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from neuro._pytree import replace
 from neuro.fast_rnn import fused_scan
 from neuro.io import digest, load_checkpoint, run_identity, save_checkpoint
 from neuro.network import network_step
-from neuro.projections.dense import Dense, Hoisted
 from neuro.validation import (
     ArgumentTypeError,
     ConfigError,
@@ -71,7 +60,6 @@ from neuro.validation import (
 )
 
 Step = Callable[[Any, Any, Any], tuple[Any, Any]]
-HOIST_BYTES = 2**28
 
 
 class SimulationResult(NamedTuple):
@@ -213,8 +201,6 @@ def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=No
         fused = fused_scan(params, state, inputs, monitors, remat_chunk)
         if fused is not None:
             return fused[0], _select(fused[1], monitors)
-    if step is network_step and inputs is not None:
-        params, inputs = _hoist_inputs(params, state, inputs)
 
     def one(carry, x):
         new, out = step(params, carry, x)
@@ -249,34 +235,6 @@ def _scan(step, params, state, inputs, *, monitors=None, every=1, remat_chunk=No
     state, records = jax.lax.scan(chunk_body, state, chunked, length=n // remat_chunk)
     records = jax.tree_util.tree_map(lambda r: r.reshape(n, *r.shape[2:]), records)
     return state, records
-
-
-def _hoist_inputs(net: Any, state: Any, inputs: Any) -> tuple[Any, Any]:
-    """``(net, inputs)`` with the arrivals of every hoistable input projection (module
-    docstring) computed for all steps; the network's other parts are unchanged."""
-    if not net.inputs:
-        return net, inputs
-    named = net._inputs(inputs)
-    touched = set()  # projections whose weights or inputs a modulator sets
-    for name, mod in net.modulators.items():
-        touched |= set(mod.projection_weights(state.modulators[name]))
-        touched |= set(mod.projection_inputs(state.modulators[name]))
-    projections, hoisted = dict(net.projections), {}
-    for name, proj in net.projections.items():
-        if type(proj) is not Dense or proj.source not in named or proj.delay or name in touched:
-            continue
-        x = named[proj.source]
-        size = np.prod(np.shape(x)[:-1]) * proj.n_post * np.dtype(proj.w.dtype).itemsize
-        if size > HOIST_BYTES:
-            continue
-        key = f"{proj.source}->{name}"  # "->" is no Python name: no clash with user inputs
-        hoisted[key] = proj.project(x)
-        projections[name] = Hoisted(key, proj.target, proj.channel, proj.n_post)
-    if not hoisted:
-        return net, inputs
-    sizes = tuple((key, int(y.shape[-1])) for key, y in hoisted.items())
-    return (replace(net, projections=projections, inputs=(*net.inputs, *sizes)),
-            {**named, **hoisted})
 
 
 _compiled_scan = jax.jit(_scan, static_argnames=("step", "monitors", "every", "remat_chunk",

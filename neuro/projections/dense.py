@@ -8,13 +8,8 @@ of the target population the projection drives.
 ``backend`` (static) chooses how :func:`neuro.run.scan_steps` computes a whole run of a network
 whose recurrent projection this is: ``"xla"`` (the reference: one ``Network.step`` per time step,
 differentiated by plain autodiff), ``"fused"`` or ``"fused-event"`` (:mod:`neuro.fast_rnn`: the
-recurrent layer with a hand-written backward pass; ``-event``: Numba event-driven products). The
+recurrent layer with a hand-written backward pass; ``-event``: event-driven products). The
 per-step ``deliver`` is the same for every backend.
-
-:meth:`Dense.project` gives the arrivals of many steps at once (leading axes ``[T, batch...]``);
-:func:`neuro.run.scan_steps` uses it to compute a stateless projection from a network input
-before its loop (one ``[T B, n_pre] x [n_pre, n_post]`` product instead of ``T`` small ones) and
-hands the results to the step through a :class:`Hoisted` projection.
 """
 
 from __future__ import annotations
@@ -88,39 +83,8 @@ class Dense:
         """Add this step's arrivals into channel ``self.channel`` of the target's flat
         accumulator ``acc`` ``[..., C n_post + 1]``."""
         state, y = self.deliver(state, z)
-        return state, _add_channel(acc, y[..., 0, :], self.channel, self.n_post)
-
-    def project(self, z: Array) -> Array:
-        """``z @ (W * mask) + b`` for ``z`` with any leading axes (e.g. every step of a run,
-        ``[T, batch..., n_pre]``): the arrivals ``deliver`` gives one step at a time, without
-        the delay line."""
-        y = z.astype(self.w.dtype) @ self.weights
-        return y if self.b is None else y + self.b
-
-
-@pytree_dataclass
-class Hoisted:
-    """A stateless projection whose arrivals were computed for every step before the run loop
-    (:func:`neuro.run.scan_steps`): its ``source`` is the network input that carries them
-    (``[..., n_post]`` per step); ``deliver_into`` adds them into channel ``channel`` of the
-    target. It exists only inside a run; the state of the projection it stands for passes
-    through unchanged."""
-
-    source: str = static_field()
-    target: str = static_field()
-    channel: int = static_field(default=0)
-    n_post: int = static_field(default=0)
-
-    n_channels = 1
-
-    def deliver_into(self, state: Any, y: Array, acc: Array, *, binary: bool = False
-                     ) -> tuple[Any, Array]:
-        return state, _add_channel(acc, y, self.channel, self.n_post)
-
-
-def _add_channel(acc: Array, y: Array, channel: int, n_post: int) -> Array:
-    start = channel * n_post
-    return acc.at[..., start: start + n_post].add(y.astype(acc.dtype))
+        start = self.channel * self.n_post
+        return state, acc.at[..., start: start + self.n_post].add(y[..., 0, :].astype(acc.dtype))
 
 
 def dense(
