@@ -8,10 +8,10 @@ One *step* is forward + backward + Adam update. Every implementation runs in its
 (so peak memory, ``ru_maxrss``, is per implementation), in the same invocation:
 
 * ``neuro``: a ``neuro.network.Network`` (LIF population, dense input projection, recurrent
-  dense projection with ``backend="fused-event"``: :mod:`neuro.fast_rnn` with event-driven
-  products when Numba is installed, leaky readout) run by ``neuro.run.scan_steps`` and trained by
-  ``neuro.train.Trainer``
-* ``neuro-dense``: the same with ``backend="fused"`` (dense products, no Numba needed)
+  dense projection with ``backend="fused-event"``: :mod:`neuro.fast_rnn`, event-driven forward
+  and backward through the sparse inputs and the sparse recurrence when llvmlite is installed,
+  leaky readout) run by ``neuro.run.scan_steps`` and trained by ``neuro.train.Trainer``
+* ``neuro-dense``: the same with ``backend="fused"`` (dense products, no llvmlite needed)
 * ``neuro@REV`` (with ``--baseline REV``): the ``neuro`` worker of this script as it was at git
   revision ``REV`` (e.g. ``dbe7d37``, before the Network redesign), run on that revision's
   package (``git archive`` into a temporary directory, on ``PYTHONPATH``)
@@ -517,7 +517,7 @@ def main(argv=None) -> dict:
         res = _run_worker(python, name, data, args.steps, None, args.timeout)
         results[name] = _summary(res) if "error" not in res else res
         if name == "neuro" and "events" in res:
-            print(f"  neuro: event-driven kernels {'on' if res['events'] else 'off (no numba)'}",
+            print(f"  neuro: event-driven kernels {'on' if res['events'] else 'off (no llvmlite)'}",
                   file=sys.stderr)
         print(f"  {name}: done", file=sys.stderr)
         if name == "neuro" and args.baseline:

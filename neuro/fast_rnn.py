@@ -39,17 +39,32 @@ inside it (``Delta``, ``Z_prev``: ``[T B, N]``)::
 Plain ``jax.grad`` through ``lax.scan`` keeps the ``z_{t-1}^T delta_t`` outer products inside the
 reverse loop (``T`` small matmuls plus a ``[N, N]`` accumulator per step). ``dX`` is computed
 only when the inputs need a gradient (XLA removes it otherwise). The residuals kept per step are
-the neuron state before the step, ``z_{t-1}`` and ``I_t``.
+the neuron state before the step, ``z_t`` (``z_{t-1}`` is the same array shifted by a step) and
+``I_t``.
 
 Event-driven products (``backend="fused-event"``, ``events=True`` below): inputs ``X`` (e.g. 5 %
-dense spikes) and spikes
-``Z_prev`` are mostly zero, so ``X W_in``, ``X^T Delta`` and ``Z_prev^T Delta`` are computed by
-Numba kernels (through ``brainevent.numba_kernel``, an XLA FFI call) that visit only the non-zero
-entries: a row of the result adds the weight rows of the active inputs, ``sum_k x_rk W_k``. The
+dense spikes) and spikes ``Z`` are mostly zero, so every product with them visits only their
+non-zero entries (:mod:`neuro._event_kernels`: XLA custom calls compiled from LLVM IR by
+llvmlite, ``pip install neuro[fast]``): a row of the result adds the weight rows of the active
+inputs, ``sum_k x_rk W_k``, and a weight gradient adds each delta row into the rows of the
+active presynaptic units, ``dW[k, :] += x_rk delta_r``. Forward and backward are both
+event-driven through the sparse inputs and the sparse recurrence::
+
+    forward:   C = X W_in + b          (events of X, all steps at once)
+               I_t = C_t + z_{t-1} W   (events of z_{t-1}, every step)
+    backward:  dW_in = X^T Delta       (events of X)
+               dW = Z_prev^T Delta     (events of Z_prev)
+
+and likewise the leaky readouts' drive ``Z W_out`` and its weight gradient ``Z^T g`` (the
+readout's backward keeps the boolean spikes, not the float ones).
+
+Only ``delta_t W^T`` stays dense: a surrogate gradient is non-zero almost everywhere. The
 kernels use the values of ``X`` (not just their sign), so the result is the same product for any
-input; it is only faster when the input is sparse. Without Numba (or off CPU) the dense products
-are used. These kernels have no autodiff or batching rules of their own: they run only inside
-this layer's forward and backward passes (so ``jax.vmap`` over a run needs ``backend="fused"`` or ``"xla"``).
+input; it is only faster when the input is sparse. The spikes of a binary neuron
+(``neuron.binary``) are kept as booleans (one byte an entry instead of four in the residuals;
+the kernels then skip the value product). Without llvmlite (or off CPU) the dense products are
+used. The kernels have no autodiff rules of their own: they run only inside this layer's forward
+and backward passes; ``jax.vmap`` over a run calls them once per batch element.
 
 The result equals plain autodiff of the same scan up to float rounding
 (tests/models/test_rsnn.py checks it).
@@ -58,6 +73,7 @@ The result equals plain autodiff of the same scan up to float rounding
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -73,42 +89,36 @@ NeuronStep = Callable[[Any, Any, Array], tuple[Any, Array]]
 
 @functools.cache
 def events_available() -> bool:
-    """True when the event-driven kernels can run (Numba and brainevent importable, CPU)."""
-    try:
-        import brainevent  # noqa: F401
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return jax.default_backend() == "cpu"
+    """True when the event-driven kernels can run: llvmlite (Numba's LLVM binding,
+    ``neuro[fast]``) is installed (it is imported only when a kernel is first traced) and JAX's
+    default backend is CPU."""
+    return importlib.util.find_spec("llvmlite") is not None and jax.default_backend() == "cpu"
 
 
-def _event_call(which: int, a: Array, b: Array, out_shape: tuple[int, int]) -> Array:
-    import brainevent
-    import numba
-
-    from neuro import _event_kernels as kernels
-
-    binary = a.dtype == jnp.bool_
-    if not binary:
-        a = a.astype(b.dtype)
-    name = ("event_matmul", "event_matmul_t")[which] + ("_bool" if binary else "")
-    out = jax.ShapeDtypeStruct(out_shape, b.dtype)
-    split = jnp.zeros((max(1, numba.get_num_threads()),), jnp.int8)  # its length: thread count
-    return brainevent.numba_kernel(getattr(kernels, name), outs=out)(a, b, split)
-
-
-def _matmul(x: Array, w: Array, events: bool) -> Array:
-    """``x @ w`` for 2-D ``x``; event-driven (skips zeros of ``x``) when ``events``."""
+def _matmul(x: Array, w: Array, acc: Array, events: bool) -> Array:
+    """``acc + x @ w`` for 2-D ``x``; event-driven (visits only the non-zero ``x``) when
+    ``events`` and the kernels are available."""
     if events and events_available():
-        return _event_call(0, x, w, (x.shape[0], w.shape[1]))
-    return x @ w.astype(jnp.result_type(x.dtype, w.dtype))
+        from neuro import _event_kernels
+
+        return _event_kernels.matmul(x, w, acc)
+    return acc + x.astype(w.dtype) @ w
 
 
 def _matmul_t(x: Array, d: Array, events: bool) -> Array:
-    """``x.T @ d`` for 2-D ``x``, ``d``; event-driven (skips zeros of ``x``) when ``events``."""
+    """``x.T @ d`` for 2-D ``x``, ``d``; event-driven (visits only the non-zero ``x``) when
+    ``events`` and the kernels are available."""
     if events and events_available():
-        return _event_call(1, x, d, (x.shape[1], d.shape[1]))
+        from neuro import _event_kernels
+
+        return _event_kernels.matmul_t(x, d)
     return x.astype(d.dtype).T @ d
+
+
+def _compact(z: Array, binary: bool) -> Array:
+    """Spikes as they are kept and fed to the products: boolean for a binary neuron (one byte an
+    entry, and the event kernels skip the value product), else unchanged (graded spikes)."""
+    return z != 0 if binary else z
 
 
 def _is_float(x: Any) -> bool:
@@ -122,45 +132,51 @@ def _zero_cotangent(x: Any) -> Any:
     return jnp.zeros(jnp.shape(x), dtype=jax.dtypes.float0)
 
 
-def _scan_forward(step, events, neuron, w_in, b, w, xs, state0, z0):
+def _scan_forward(step, events, binary, neuron, w_in, b, w, xs, state0, z0):
     n_steps, batch = xs.shape[:2]
-    currents = _matmul(xs.reshape(n_steps * batch, -1), w_in, events) + b
-    currents = currents.reshape(n_steps, batch, -1)
+    n = w.shape[1]
+    bias = jnp.broadcast_to(b.astype(w_in.dtype), (n_steps * batch, n))
+    currents = _matmul(xs.reshape(n_steps * batch, -1), w_in, bias, events)
+    currents = currents.reshape(n_steps, batch, n)
 
     def body(carry, c_t):
         state, z = carry
-        i_t = c_t + z @ w
+        i_t = _matmul(_compact(z, binary), w, c_t, events)
         state_new, z_new = step(neuron, state, i_t)
-        return (state_new, z_new), (z_new, z, state, i_t)
+        return (state_new, z_new), (z_new, state, i_t)
 
-    (state_t, z_t), (zs, z_prev, states_prev, i_all) = jax.lax.scan(
-        body, (state0, z0), currents
-    )
-    return (zs, state_t, z_t), (z_prev, states_prev, i_all)
+    (state_t, z_t), (zs, states_prev, i_all) = jax.lax.scan(body, (state0, z0), currents)
+    compact = _compact(zs, binary)
+    return (zs, compact, state_t, z_t), (compact, states_prev, i_all)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def recurrent_layer(step: NeuronStep, events: bool, neuron: Any, w_in: Array, b: Array, w: Array,
-                    xs: Array, state0: Any, z0: Array) -> tuple[Array, Any, Array]:
-    """Run a recurrent spiking layer over time; return ``(z [T, B, N], final state, final z)``.
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def recurrent_layer(step: NeuronStep, events: bool, binary: bool, neuron: Any, w_in: Array,
+                    b: Array, w: Array, xs: Array, state0: Any, z0: Array
+                    ) -> tuple[Array, Array, Any, Array]:
+    """Run a recurrent spiking layer over time; return ``(z [T, B, N], the same spikes compact
+    (boolean when ``binary``), final state, final z)``.
 
     ``I_t = x_t W_in + b + z_{t-1} W``; ``step(neuron, state, I) -> (state, z)`` is the neuron's
     pure step (e.g. ``LIF.step``); ``w`` is the (already masked) recurrent weight ``[N, N]``;
     ``xs`` ``[T, B, n_in]`` the inputs (float or bool); ``state0``/``z0`` the initial neuron
-    state and spikes. ``events`` selects the event-driven products (module docstring).
+    state and spikes. ``events`` selects the event-driven products (module docstring);
+    ``binary`` promises spikes in {0, 1} (``neuron.binary``): they are then kept as booleans.
     """
-    return _scan_forward(step, events, neuron, w_in, b, w, xs, state0, z0)[0]
+    return _scan_forward(step, events, binary, neuron, w_in, b, w, xs, state0, z0)[0]
 
 
-def _fwd(step, events, neuron, w_in, b, w, xs, state0, z0):
-    outputs, (z_prev, states_prev, i_all) = _scan_forward(step, events, neuron, w_in, b, w, xs,
-                                                          state0, z0)
-    return outputs, (neuron, w_in, b, w, xs, z_prev, states_prev, i_all)
+def _fwd(step, events, binary, neuron, w_in, b, w, xs, state0, z0):
+    outputs, (zs, states_prev, i_all) = _scan_forward(step, events, binary, neuron, w_in, b, w,
+                                                      xs, state0, z0)
+    return outputs, (neuron, w_in, b, w, xs, zs, _compact(z0, binary), states_prev, i_all)
 
 
-def _bwd(step, events, residuals, cotangents):
-    neuron, w_in, b, w, xs, z_prev, states_prev, i_all = residuals
-    g_zs, g_state_t, g_z_t = cotangents
+def _bwd(step, events, binary, residuals, cotangents):
+    neuron, w_in, b, w, xs, zs, z0, states_prev, i_all = residuals
+    g_zs, g_compact, g_state_t, g_z_t = cotangents
+    if not binary:  # the compact spikes are the spikes themselves
+        g_zs = g_zs + g_compact
     n_steps, batch, n = i_all.shape
     w_t = w.T
 
@@ -177,9 +193,9 @@ def _bwd(step, events, residuals, cotangents):
         body, (g_state_t, g_z_t, g_neuron0), (states_prev, i_all, g_zs), reverse=True
     )
     d2 = deltas.reshape(n_steps * batch, n)
-    x2 = xs.reshape(n_steps * batch, -1)
-    g_w_in = _matmul_t(x2, d2, events)
-    g_w = _matmul_t(z_prev.reshape(n_steps * batch, n), d2, events)
+    g_w_in = _matmul_t(xs.reshape(n_steps * batch, -1), d2, events)
+    z_prev = jnp.concatenate([z0[None], zs[:-1]]).reshape(n_steps * batch, n)
+    g_w = _matmul_t(z_prev, d2, events)
     g_b = d2.sum(axis=0).reshape(jnp.shape(b)) if jnp.ndim(b) else d2.sum()
     if jnp.issubdtype(xs.dtype, jnp.inexact):  # removed by XLA when xs needs no gradient
         g_xs = (d2 @ w_in.T).reshape(xs.shape).astype(xs.dtype)
@@ -260,13 +276,14 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
     xs = net._inputs(inputs)[proj_in.source]
     neuron = net.populations[pop_name].neuron
     events = rec.backend == "fused-event"
+    binary = bool(getattr(neuron, "binary", False))
     b = proj_in.b if proj_in.b is not None else jnp.zeros((proj_in.n_post,), proj_in.w.dtype)
     w_in, w_rec = proj_in.weights, rec.weights
-    args = (type(neuron).step, events, neuron, w_in, b, w_rec)
+    args = (type(neuron).step, events, binary, neuron, w_in, b, w_rec)
     carry0 = (state.neurons[pop_name], state.z[pop_name])
     n_steps = xs.shape[0]
     if remat_chunk is None or remat_chunk >= n_steps:
-        spikes, s_t, z_t = recurrent_layer(*args, xs, *carry0)
+        spikes, compact, s_t, z_t = recurrent_layer(*args, xs, *carry0)
     else:
         if n_steps % remat_chunk:
             raise ValueError(f"remat_chunk must divide the number of steps {n_steps}; "
@@ -274,25 +291,32 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
 
         @jax.checkpoint
         def chunk(carry, x):
-            zs, s, z = recurrent_layer(*args, x, *carry)
-            return (s, z), zs
+            zs, zc, s, z = recurrent_layer(*args, x, *carry)
+            return (s, z), (zs, zc)
 
         chunks = xs.reshape(n_steps // remat_chunk, remat_chunk, *xs.shape[1:])
-        (s_t, z_t), spikes = jax.lax.scan(chunk, carry0, chunks)
+        (s_t, z_t), (spikes, compact) = jax.lax.scan(chunk, carry0, chunks)
         spikes = spikes.reshape(n_steps, *spikes.shape[2:])
+        compact = compact.reshape(spikes.shape)
     readouts, ys = {}, {}
     for r_name, readout in net.readouts.items():
-        readouts[r_name], ys[r_name] = _leaky_run(readout, state.readouts[r_name], spikes)
+        readouts[r_name], ys[r_name] = _leaky_run(readout, state.readouts[r_name], spikes,
+                                                  compact, events)
     new = state._replace(neurons={**state.neurons, pop_name: s_t}, z={**state.z, pop_name: z_t},
                          readouts=readouts)
     return new, {"spikes": {pop_name: spikes}, "readout": ys}
 
 
-def _leaky_run(readout: Leaky, y0: Array, spikes: Array) -> tuple[Array, Array]:
+def _leaky_run(readout: Leaky, y0: Array, spikes: Array, compact: Array, events: bool
+               ) -> tuple[Array, Array]:
     """A leaky readout over a whole run: the product ``z_t W + b`` of all steps is one matmul
-    (it is linear in the spikes), then the filter ``y_t = kappa y_{t-1} + (1 - kappa) d_t``."""
+    (it is linear in the spikes, and event-driven with ``events``), then the filter
+    ``y_t = kappa y_{t-1} + (1 - kappa) d_t``."""
     k = readout.kappa
-    drive = spikes.astype(readout.w.dtype) @ readout.w + readout.b
+    n_steps, batch = spikes.shape[:2]
+    flat = (n_steps * batch, spikes.shape[-1])
+    drive = _spike_product(events, spikes.reshape(flat), compact.reshape(flat), readout.w)
+    drive = drive.reshape(n_steps, batch, -1) + readout.b
     if readout.scale_input:
         drive = (1.0 - k) * drive
 
@@ -301,3 +325,26 @@ def _leaky_run(readout: Leaky, y0: Array, spikes: Array) -> tuple[Array, Array]:
         return y, y
 
     return jax.lax.scan(leak, y0, drive)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _spike_product(events: bool, z: Array, compact: Array, w: Array) -> Array:
+    """``z @ w`` computed from ``compact`` (the same spikes, boolean for a binary neuron); the
+    backward keeps only ``compact`` (not the float spikes) and adds the events' rows::
+
+        dz = g W^T,   dW = Z^T g   (events of Z)
+    """
+    return _matmul(compact, w, jnp.zeros((z.shape[0], w.shape[1]), w.dtype), events)
+
+
+def _spike_product_fwd(events, z, compact, w):
+    return _spike_product(events, z, compact, w), (compact, w, jnp.zeros((), z.dtype))
+
+
+def _spike_product_bwd(events, residuals, g):
+    compact, w, z_like = residuals  # (z_like: the dtype of z's cotangent)
+    return ((g @ w.T).astype(z_like.dtype), _zero_cotangent(compact),
+            _matmul_t(compact, g, events).astype(w.dtype))
+
+
+_spike_product.defvjp(_spike_product_fwd, _spike_product_bwd)

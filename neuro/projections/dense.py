@@ -8,7 +8,7 @@ of the target population the projection drives.
 ``backend`` (static) chooses how :func:`neuro.run.scan_steps` computes a whole run of a network
 whose recurrent projection this is: ``"xla"`` (the reference: one ``Network.step`` per time step,
 differentiated by plain autodiff), ``"fused"`` or ``"fused-event"`` (:mod:`neuro.fast_rnn`: the
-recurrent layer with a hand-written backward pass; ``-event``: Numba event-driven products). The
+recurrent layer with a hand-written backward pass; ``-event``: event-driven products). The
 per-step ``deliver`` is the same for every backend.
 """
 
