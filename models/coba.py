@@ -50,30 +50,14 @@ Run it with the package's loop, e.g. with the per-step activity monitor of :func
     result = neuro.run.simulate(net, state, n_steps=10000, monitors=monitor(net, record=100))
     result.records["spikes"], result.records["events"], result.records["raster"]
 
-Performance (``benchmarks/coba.py --sizes 4000 40000 400000 --peers brian2-cpp auryn --threads
-1 2``, one invocation, XLA:CPU, one thread, float32, CPU seconds per biological second, medians
-of 3, loaded shared 2-core machine), with ``backend="fused"`` (:mod:`neuro.fast_coba`: the whole
-run in a native kernel, many steps per call):
-
-========  ===========  ======  ======================  ================
-N         neuro-auryn  Auryn   neuro, BrainPy variant  Brian2 C++
-========  ===========  ======  ======================  ================
-4,000     0.065        0.099   0.087                   0.347
-40,000    0.830        1.334   1.032                   3.997
-400,000   15.3         19.5    16.1                    45.7
-========  ===========  ======  ======================  ================
-
-(neuro-auryn: Auryn's network, 1.54x / 1.61x / 1.27x faster than Auryn; 10-28 ns of CPU per
-synaptic event from 4k to 400k, Auryn 19-36 ns.) A step at N = 4,000 costs ~4 us in the kernel
-(the 640 events ~1 us, ~2 ns each; the neuron pass and the call ~3 us) and ~2 us in the activity
-monitor; at 400,000 the neuron pass is bound by memory bandwidth (~2 ns per neuron per step). The
-step of ``backend="event"`` (pure JAX plus the native event kernel of
-:mod:`neuro.projections._native`) took 0.19 s at 4,000 and 4.0 s at 40,000 on Auryn's network
-(same machine, before the fused backend): its ~15-30 small XLA operations per step cost more in
-dispatch than in work. XLA's
-intra-op thread pool makes that loop ~2x *slower* (tiny tensors, many hand-offs): ``neuro
-simulate`` and ``benchmarks/coba.py`` start JAX with one thread
-(:func:`neuro.cli.simulate.limit_cpu_threads`); the fused kernel runs on one thread.
+Performance: ``benchmarks/coba.py`` runs this network against Auryn and Brian2 in one invocation
+and prints CPU seconds per biological second and nanoseconds per synaptic event. Use
+``backend="fused"`` (:mod:`neuro.fast_coba`: the whole run in a native kernel, many steps per
+call) for simulation; ``backend="event"`` (one :meth:`Network.step` per step: pure JAX plus the
+native event kernel of :mod:`neuro.projections._native`) where gradients are needed: its small
+XLA operations per step cost more in dispatch than in work. XLA's intra-op thread pool slows that
+loop down (tiny tensors, many hand-offs), so ``neuro simulate`` and ``benchmarks/coba.py`` start
+JAX with one thread (:func:`neuro.cli.simulate.limit_cpu_threads`).
 """
 
 from __future__ import annotations

@@ -44,16 +44,10 @@ table slot), so the conductances are the same sums in the same order. The kernel
 ``[steps, N]`` spikes under ``jax.vmap``: XLA:CPU materialises the reduction's operands, which
 then stay in cache (a 4 MiB chunk cost 4x more per step at N = 4,000 than a 64 KiB one).
 
-Where the time goes (XLA:CPU, one thread, Auryn's network at ~17 Hz, loaded shared 2-core
-machine; ``benchmarks/coba.py`` gives the table against Auryn and Brian2): per step, the kernel
-takes 4.1 / 56 / 916 us at N = 4,000 / 40,000 / 400,000, of which 3.0 / 40 / 761 us remain
-without any spike (the neuron pass: memory bound at 400,000, ~2 ns per neuron; and the call),
-so the 640 / 5,100 / 64,000 events cost ~1.7 / 3.1 / 2.4 ns each, at the ~3 ns of an isolated
-scatter-add; the activity monitor's reductions over each chunk add 1.7 / 25 / 330 us. One
-thread: a parallel region per step (Numba ``prange``, neurons split between threads, each
-adding the events that land on its neurons) was measured 4x slower in wall time at N = 40,000
-on this shared machine, where a thread waits for a time slice at every step's join; it was left
-out.
+The kernel runs on one thread: a parallel region per step (neurons split between threads, each
+adding the events that land on its neurons) pays a join per step, which lost to one thread on a
+shared machine (``benchmarks/coba.py --threads 1 2`` measures both; the issue's closing note
+gives the profile).
 """
 
 from __future__ import annotations
