@@ -116,12 +116,14 @@ def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
     import jax
     import numpy as np
 
-    from neuro import projections, run
+    from neuro import fast_coba, projections, run
     from neuro.cli.simulate import limit_cpu_threads
     from neuro.models import coba
 
     if threads:
         limit_cpu_threads(threads)
+    if hasattr(fast_coba, "set_threads"):  # the fused kernel's threads (this revision on)
+        fast_coba.set_threads(threads)
     n, n_exc = int(data["n"]), int(data["n_exc"])
     if variant == "auryn":
         net, state = coba.coba_network(n, variant="auryn", seed=int(data["seed"]),

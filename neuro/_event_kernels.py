@@ -34,8 +34,9 @@ and ``dims`` at 40. XLA's metadata query at registration is answered with the FF
 the installed jaxlib (from its bundled ``c_api.h``).
 
 Every handler (both products, boolean or valued ``x``, float32 and float64) is registered at
-the first use and kept for the life of the process (XLA holds their addresses). ``vmap`` runs
-them once per batch element (``vmap_method="sequential"``); they have no differentiation rules:
+the first use and kept for the life of the process (XLA holds their addresses). ``vmap`` of
+``matmul`` over ``x`` (and ``acc``) with a shared ``w`` is one call on the batch's rows; other
+``vmap``s run once per batch element (``vmap_method="sequential"``). They have no differentiation rules:
 :mod:`neuro.fast_rnn` calls them inside its own forward and backward passes. Import this module
 only where :func:`neuro.fast_rnn.events_available` is true.
 """
@@ -477,16 +478,46 @@ def _check(x: Array, w: Array, what: str) -> Array:
     return x if x.dtype == jnp.bool_ else x.astype(w.dtype)
 
 
+def _rows(fn):
+    """``fn(x, w, acc)`` (2-D operands, rows of ``x`` independent) with a batching rule: a
+    batch of ``x``/``acc`` under a shared ``w`` becomes more rows of one call (vmap would
+    otherwise make one call per batch element); a batched ``w`` maps sequentially."""
+    fn = jax.custom_batching.custom_vmap(fn)
+
+    @fn.def_vmap
+    def rule(axis_size, in_batched, x, w, acc):
+        x_b, w_b, acc_b = in_batched
+        if w_b:
+            x = x if x_b else jnp.broadcast_to(x, (axis_size, *x.shape))
+            acc = acc if acc_b else jnp.broadcast_to(acc, (axis_size, *acc.shape))
+            return jax.lax.map(lambda a: fn(*a), (x, w, acc)), True
+        x = x if x_b else jnp.broadcast_to(x, (axis_size, *x.shape))
+        acc = acc if acc_b else jnp.broadcast_to(acc, (axis_size, *acc.shape))
+        out = fn(x.reshape(-1, x.shape[-1]), w, acc.reshape(-1, acc.shape[-1]))
+        return out.reshape(axis_size, -1, out.shape[-1]), True
+
+    return fn
+
+
+@functools.cache
+def _matmul_call(name: str):
+    def call(x, w, acc):
+        return jax.ffi.ffi_call(name, jax.ShapeDtypeStruct(acc.shape, acc.dtype),
+                                input_output_aliases={2: 0}, vmap_method="sequential")(x, w, acc)
+
+    return _rows(call)
+
+
 def matmul(x: Array, w: Array, acc: Array | None = None) -> Array:
-    """``acc + x @ w`` (``acc`` defaults to zeros) visiting only the non-zero ``x``."""
+    """``acc + x @ w`` (``acc`` defaults to zeros) visiting only the non-zero ``x``. Under
+    ``vmap`` with a shared ``w`` the batch is one call (its rows)."""
     x = _check(x, w, "w")
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"x {x.shape} and w {w.shape} do not chain")
-    out = jax.ShapeDtypeStruct((x.shape[0], w.shape[1]), w.dtype)
-    acc = jnp.zeros(out.shape, out.dtype) if acc is None else acc.astype(out.dtype)
+    shape = (x.shape[0], w.shape[1])
+    acc = jnp.zeros(shape, w.dtype) if acc is None else acc.astype(w.dtype)
     name = _target("matmul", np.dtype(x.dtype).name, np.dtype(w.dtype).name)
-    call = jax.ffi.ffi_call(name, out, input_output_aliases={2: 0}, vmap_method="sequential")
-    return call(x, w, jnp.broadcast_to(acc, out.shape))
+    return _matmul_call(name)(x, w, jnp.broadcast_to(acc, shape))
 
 
 def matmul_t(x: Array, d: Array) -> Array:

@@ -35,19 +35,30 @@ float64, so potentials agree to ~1e-6 relative and spikes until chaos amplifies 
     z   <- (V > V_th) and r == 0;  V <- V_reset, r <- n_ref where z
     g   <- g * exp(-dt / tau)                                  (neuro.synapses.exponential)
 
+**Windows and blocks.** A spike of step s acts first in step s + 1 + delay, so within a window
+of ``W = 1 + min(delay)`` steps no neuron depends on another's spikes of the same window: the
+kernel advances each block of neurons through a whole window on its own, adding the events of
+earlier windows that land in the block, then handles the window's spikes. :func:`set_threads`
+gives each thread one block (one Numba parallel region per window, so a delay of 8 steps pays one
+join per 9 steps; at least ``MIN_NEURONS_PER_THREAD`` neurons per thread). A table row whose
+targets ascend (every table :func:`neuro.projections.from_edges` builds from edges sorted by
+target, and all of :mod:`neuro.models.coba`'s) is cut once, on the first call, into one segment
+per block; a row out of that order is scanned whole by each block, which keeps its own targets
+(same sums, more work). Per target the events are added in the order of the reference
+(ascending source, then table slot), so the conductances are the same sums in the same order,
+whatever the number of threads. While it adds one spike's row the kernel prefetches the row of
+the spike ``AHEAD`` places later (at N = 400,000 the rows are cache misses).
+
 The uniform delay lines keep the reference's state (the ``[delay, N]`` buffer of past spikes and
 its position, so a run may continue with either path), but the kernel reads and writes them
-through lists of the spikes of each slot (O(spikes) per step, not O(N)); the lists are scratch
-carried between chunks. Events are added in the order of the reference (ascending source, then
-table slot), so the conductances are the same sums in the same order. The kernel runs
-``CHUNK_BYTES / N`` steps per call (at least one) and the monitors are applied to each chunk's
+through a ring of the spike lists of the last ``max(delay) + 1 + W`` steps (O(spikes) per step,
+not O(N)), scratch carried between chunks with the rows' segments. The kernel runs whole windows
+of about ``CHUNK_BYTES / N`` steps per call and the monitors are applied to each chunk's
 ``[steps, N]`` spikes under ``jax.vmap``: XLA:CPU materialises the reduction's operands, which
 then stay in cache (a 4 MiB chunk cost 4x more per step at N = 4,000 than a 64 KiB one).
 
-The kernel runs on one thread: a parallel region per step (neurons split between threads, each
-adding the events that land on its neurons) pays a join per step, which lost to one thread on a
-shared machine (``benchmarks/coba.py --threads 1 2`` measures both; the issue's closing note
-gives the profile).
+The sink of each trace (the slot that table padding adds into) is 0 after every step, as in the
+reference (its decay is 0); with several blocks padding is not delivered at all.
 """
 
 from __future__ import annotations
@@ -63,6 +74,25 @@ import numpy as np
 Array = jax.Array
 #: spikes written per chunk (uint8, steps x neurons): bounds the kernel's output buffer
 CHUNK_BYTES = 1 << 16
+#: the fewest neurons a thread gets (smaller networks run on fewer threads)
+MIN_NEURONS_PER_THREAD = 1 << 13
+_threads = 1
+
+
+def set_threads(n: int) -> None:
+    """Run the fused kernel on ``n`` threads (default 1; ``0``: as many as this process may
+    use). Results do not depend on it: each thread updates its own blocks of neurons. Applies
+    to runs traced afterwards."""
+    global _threads
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"threads must be an int >= 0; got {n!r}")
+    _threads = int(n) or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else int(n) or (os.cpu_count() or 1)
+
+
+def get_threads() -> int:
+    """The fused kernel's thread count (:func:`set_threads`)."""
+    return _threads
 
 
 # ----------------------------------------------------------------------------- pattern
@@ -166,9 +196,11 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
     probe = {"spikes": {name: jax.ShapeDtypeStruct((n,), dtype)}, "readout": {},
              "modulators": {}}
     want_v = _reads_v(monitors, probe, select)
-    per_chunk = max(1, min(length, CHUNK_BYTES // max(n, 1)))
-    n_chunks, tail = divmod(length, per_chunk)
     call = _Kernel(net, name, pop, dtype, want_v)
+    # whole windows per call (a window's blocks advance together)
+    per_chunk = max(1, CHUNK_BYTES // max(n, 1))
+    per_chunk = min(length, max(call.window, per_chunk - per_chunk % call.window))
+    n_chunks, tail = divmod(length, per_chunk)
 
     def run(carry, steps):
         carry, (spikes, v) = call(carry, steps)
@@ -232,7 +264,9 @@ def _batched(net, state, monitors, length, select):
 
 class _Kernel:
     """The custom call for one network (static layout) and its carry: ``(v, ref, g, z,
-    positions, lists, counts, buffers)``."""
+    positions, lists, counts, buffers, offsets)``; ``lists``/``counts`` hold the ring of the
+    last steps' spikes by block, ``offsets`` each row's block segments (scratch, built by the
+    first call)."""
 
     def __init__(self, net, name, pop, dtype, want_v):
         self.name, self.pop, self.dtype, self.want_v = name, pop, dtype, want_v
@@ -254,11 +288,13 @@ class _Kernel:
         self.decay_full = bool(np.ndim(synapse.tau) > 1 and np.shape(synapse.tau)[-1] > 1)
         self.decay = decay if self.decay_full else decay[::n][: self.n_channels]
         self.delays = [int(p.delay) for _, p in self.projs]
-        self.list_size = max(1, sum(self.delays) * n)
-        self.n_slots = max(1, sum(self.delays))
+        self.window = 1 + min(self.delays)
+        self.n_slots = max(self.delays) + 1 + self.window
+        self.threads = max(1, min(get_threads(), n // MIN_NEURONS_PER_THREAD))
+        self.block, self.n_blocks = _blocks(n, self.threads)
         self.target = _fused_target(np.dtype(dtype).name, self.n_channels, self.kind,
                                     neuron.method, self.per_neuron, self.decay_full, want_v,
-                                    len(self.projs))
+                                    len(self.projs), self.threads > 1)
         pdims = []
         for (_, p), d in zip(self.projs, self.delays, strict=True):
             pdims += [p.targets.shape[1], p.weights.shape[1], d, p.channel * p.n_post, p.sink]
@@ -283,35 +319,40 @@ class _Kernel:
                 buffers.append(jnp.zeros((1,), self.dtype))
                 positions.append(jnp.int32(0))
         positions = jnp.stack(positions).astype(jnp.int32)
-        lists = jnp.zeros((self.list_size,), jnp.int32)
-        counts = jnp.full((self.n_slots,), -1, jnp.int32)  # -1: build from the buffers
+        lists = jnp.zeros((self.n_slots * self.n,), jnp.int32)
+        # [slot, block] spike counts, then the ring's next slot and -1: build on the first call
+        counts = jnp.zeros((self.n_slots * self.n_blocks + 2,), jnp.int32).at[-1].set(-1)
+        size = (self.n + 1) * (self.n_blocks + 1) if self.n_blocks > 1 else 1
+        offsets = tuple(jnp.zeros((size,), jnp.int32) for _ in self.projs)
         return (neuron.v, neuron.refractory.astype(jnp.int32), state.synapses[name],
-                state.z[name], positions, lists, counts, tuple(buffers))
+                state.z[name], positions, lists, counts, tuple(buffers), offsets)
 
     def __call__(self, carry, steps):
-        v, ref, g, z, positions, lists, counts, buffers = carry
+        v, ref, g, z, positions, lists, counts, buffers, offsets = carry
         n, dtype = self.n, self.dtype
-        dims = np.array([n, self.n_channels, steps, int(self.pop.neuron.n_ref)], np.int32)
-        args = [v, ref, g, z, positions, lists, counts, *buffers, self.params, self.reversal,
-                self.decay, dims, self.pdims]
+        dims = np.array([n, self.n_channels, steps, int(self.pop.neuron.n_ref), self.block,
+                         self.n_blocks, self.window, self.n_slots, _pool(self.threads)],
+                        np.int32)
+        state = (v, ref, g, z, positions, lists, counts, *buffers, *offsets)
+        args = [*state, self.params, self.reversal, self.decay, dims, self.pdims]
         for (_, p), extent in zip(self.projs, self.extents, strict=True):
             args += [p.targets, p.weights, extent]
-        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in (v, ref, g, z, positions,
-                                                                   lists, counts, *buffers)]
+        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in state]
         shapes.append(jax.ShapeDtypeStruct((steps, n), jnp.uint8))
         if self.want_v:
             shapes.append(jax.ShapeDtypeStruct((steps, n), dtype))
-        aliases = {i: i for i in range(7 + len(buffers))}
+        aliases = {i: i for i in range(len(state))}
         call = jax.ffi.ffi_call(self.target, shapes, input_output_aliases=aliases,
                                 custom_call_api_version=1, vmap_method="sequential")
         res = call(*args)
-        k = 7 + len(buffers)
-        new = (*res[:7], tuple(res[7:k]))
+        k, P = 7, len(self.projs)
+        new = (*res[:k], tuple(res[k:k + P]), tuple(res[k + P:k + 2 * P]))
+        k += 2 * P
         out = (res[k], res[k + 1] if self.want_v else None)
         return new, out
 
     def final(self, state, carry):
-        v, ref, g, z, positions, _, _, buffers = carry
+        v, ref, g, z, positions, _, _, buffers, _ = carry
         name = self.name
         old = state.neurons[name]
         neurons = {**state.neurons, name: old._replace(v=v, refractory=ref.astype(
@@ -326,6 +367,23 @@ class _Kernel:
             projections[pname] = ps
         return state._replace(neurons=neurons, synapses={**state.synapses, name: g},
                               z={**state.z, name: z}, projections=projections)
+
+
+def _pool(threads: int) -> int:
+    """The threads Numba can give (``NUMBA_NUM_THREADS``: the CPUs, unless set lower)."""
+    import numba
+
+    return max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _blocks(n: int, threads: int) -> tuple[int, int]:
+    """``(block size, number of blocks)``: one block of neurons per thread (a multiple of 8
+    neurons). Smaller blocks, for cache locality over a window, measured no faster on one
+    thread at N = 400,000 (the neuron pass is not bound by memory bandwidth there) and cost a
+    segment lookup per spike and block."""
+    block = -(-n // threads)
+    block = -(-block // 8) * 8
+    return block, -(-n // block)
 
 
 # ----------------------------------------------------------------------------- kernel
@@ -370,6 +428,65 @@ def _exp32():
 
 
 @functools.cache
+def _pointer_intrinsic():
+    """``ptr(address) -> void*`` for Numba code (LLVM ``inttoptr``)."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def ptr(typingctx, address):
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+
+        return types.voidptr(types.int64), codegen
+
+    return ptr
+
+
+@functools.cache
+def _prefetch_intrinsic():
+    """``prefetch(array)``: its first element's cache line, for reading (``llvm.prefetch``)."""
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def prefetch(typingctx, array):
+        def codegen(context, builder, signature, args):
+            data = context.make_array(signature.args[0])(context, builder, args[0]).data
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                "llvm.prefetch.p0")
+            builder.call(fn, [builder.bitcast(data, i8p), i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.none(array), codegen
+
+    return prefetch
+
+
+@functools.cache
+def _address_intrinsic():
+    """``address(void*) -> int64`` for Numba code (LLVM ``ptrtoint``)."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def address(typingctx, pointer):
+        def codegen(context, builder, signature, args):
+            return builder.ptrtoint(args[0], ir.IntType(64))
+
+        return types.int64(types.voidptr), codegen
+
+    return address
+
+
+@functools.cache
 def _fma_intrinsic():
     """``fma(x, y, z) = x y + z`` rounded once (LLVM's ``llvm.fma``) for Numba code."""
     from llvmlite import ir
@@ -390,7 +507,7 @@ def _fma_intrinsic():
 
 @functools.cache
 def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuron: bool,
-                  decay_full: bool, want_v: bool, n_proj: int) -> str:
+                  decay_full: bool, want_v: bool, n_proj: int, parallel: bool) -> str:
     """Compile and register the kernel for this static layout; return its target name."""
     import numba
     from numba import types
@@ -407,7 +524,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     P = n_proj
     one = f(1.0)
     zero = f(0.0)
-    n_state = 7 + P  # aliased outputs (v, ref, g, z, positions, lists, counts, buffers)
+    # aliased outputs: v, ref, g, z, positions, lists, counts, P buffers, P offsets
+    n_state = 7 + 2 * P
     fma = _fma_intrinsic()
     exp = _exp32() if np.dtype(dtype) == np.float32 else np.exp
 
@@ -453,149 +571,282 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         v = v_reset if fired else v
         return v, fired
 
-    sig = types.void(types.CPointer(types.voidptr), types.CPointer(types.voidptr))
+    # The buffers are handed down as addresses and viewed (numba.carray) where they are
+    # used: a view made in the function has no reference count, whereas an array passed in
+    # gets one increment and decrement per use, which kept the neuron loop from being
+    # vectorised (measured 2.8x slower at N = 40,000)
+    fsize = np.dtype(dtype).itemsize
+    IN = n_state + 2  # addrs: the outputs (state, spikes, membrane), then the inputs
+    ptr = _pointer_intrinsic()
+    prefetch = _prefetch_intrinsic()
+    AHEAD = 8  # spikes
 
-    @numba.cfunc(sig, nopython=True, error_model="numpy")
-    def kernel(out, ins):
-        dims = numba.carray(ins[n_state + 3], (4,), i32)
-        n, steps, n_ref = dims[0], dims[2], dims[3]
+    @numba.njit(inline="always")
+    def view(addrs, k, size, dtype, start=0, itemsize=4):
+        """Buffer k of addrs from element start on (of itemsize bytes), as size elements."""
+        return numba.carray(ptr(addrs[k] + start * itemsize), (size,), dtype)
+
+    @numba.njit(error_model="numpy")
+    def block_window(b, t0, n_steps, slot0, addrs):
+        """Steps t0 .. t0 + n_steps - 1 of the neurons of block b (module docstring): each
+        step delivers the events of earlier windows that land in the block, integrates its
+        neurons and lists its spikes in the ring slot of the step."""
+        dims = view(addrs, IN + n_state + 3, 9, i32)
+        # the sizes are >= 0: masking the sign bit tells the compiler so
+        n, n_ref, B, nb, R = dims[0] & 0x7FFFFFFF, dims[3], dims[4] & 0x7FFFFFFF, dims[5], dims[7]
         m = C * n + 1
-        pdims = numba.carray(ins[n_state + 4], (5 * P,), i32)
-        v = numba.carray(out[0], (n,), f)
-        ref = numba.carray(out[1], (n,), i32)
-        g = numba.carray(out[2], (m,), f)
-        z = numba.carray(out[3], (n,), f)
-        zb = numba.carray(out[3], (n,), ubits)
-        positions = numba.carray(out[4], (P,), i32)
-        total_slots = 0
-        for p in range(P):
-            total_slots += pdims[5 * p + 2]
-        lists = numba.carray(out[5], (max(1, total_slots * n),), i32)
-        counts = numba.carray(out[6], (max(1, total_slots),), i32)
-        params = numba.carray(ins[n_state], (5 * (n if per_neuron else 1),), f)
-        rev = numba.carray(ins[n_state + 1], (max(C, 1),), f)
-        decay = numba.carray(ins[n_state + 2], (m if decay_full else C,), f)
-        spikes_out = numba.carray(out[n_state], (steps * n,), types.uint8)
-        v_out = numba.carray(out[n_state + 1], (steps * n if want_v else 1,), f)
-        cur = np.empty(n, np.int32)  # the spikes of the last step (z != 0), ascending
-
-        # the lists of the delay slots, built from the buffers on the first call
-        if counts[0] == -1:
-            base = 0
-            for p in range(P):
-                d = pdims[5 * p + 2]
-                if d:
-                    bufb = numba.carray(out[7 + p], (d * n,), ubits)
-                    for s in range(d):
-                        cnt = 0
-                        for i in range(n):
-                            if bufb[s * n + i] & mask:
-                                lists[(base + s) * n + cnt] = i
-                                cnt += 1
-                        counts[base + s] = cnt
-                    base += d
-            if total_slots == 0:
-                counts[0] = 0
-        n_cur = 0
-        for i in range(n):
-            if zb[i] & mask:
-                cur[n_cur] = i
-                n_cur += 1
-
-        for t in range(steps):
-            # 1. deliver the spikes of each projection's delay slot (or of the last step);
-            # the slot then holds the last step's spikes (buffer and list)
-            base = 0
+        pdims = view(addrs, IN + n_state + 4, 5 * P, i32)
+        g = view(addrs, 2, m, f)
+        lists = view(addrs, 5, R * n, i32)
+        counts = view(addrs, 6, R * nb + 2, i32)
+        params = view(addrs, IN + n_state, 5 * (n if per_neuron else 1), f)
+        rev = view(addrs, IN + n_state + 1, max(C, 1), f)
+        decay = view(addrs, IN + n_state + 2, m if decay_full else C, f)
+        lo = b * B
+        hi = min(n, lo + B)
+        for k in range(n_steps):
+            # 1. the events of each projection's delayed step that land in [lo, hi)
             for p in range(P):
                 width, w_cols, d, offset, sink = (pdims[5 * p], pdims[5 * p + 1],
                                                   pdims[5 * p + 2], pdims[5 * p + 3],
                                                   pdims[5 * p + 4])
-                targets = numba.carray(ins[n_state + 5 + 3 * p], ((n + 1) * width,), i32)
-                weights = numba.carray(ins[n_state + 6 + 3 * p], ((n + 1) * w_cols,), f)
-                extent = numba.carray(ins[n_state + 7 + 3 * p], (n + 1,), i32)
+                targets = view(addrs, IN + n_state + 5 + 3 * p, (n + 1) * width, i32)
+                weights = view(addrs, IN + n_state + 6 + 3 * p, (n + 1) * w_cols, f)
+                extent = view(addrs, IN + n_state + 7 + 3 * p, n + 1, i32)
+                offs = view(addrs, 7 + P + p, (n + 1) * (nb + 1), i32)
+                src = (slot0 + k - 1 - d) % R
                 identity = offset == 0 and sink == m - 1
-                row = 0
-                slot = 0
-                if d:
-                    slot = positions[p]
-                    row = (base + slot) * n
-                    cnt = counts[base + slot]
-                else:
-                    cnt = n_cur
-                for q in range(cnt):
-                    i = lists[row + q] if d else cur[q]
-                    first = i * width
-                    if w_cols == 1 and identity:  # the common case: a bare gather-add
-                        w = weights[i]
-                        for k in range(extent[i]):
-                            g[targets[first + k]] += w
-                    else:
-                        for k in range(extent[i]):
-                            tk = targets[first + k]
-                            g[m - 1 if tk == sink else tk + offset] += (
-                                weights[i] if w_cols == 1 else weights[first + k])
-                if d:
-                    buf = numba.carray(out[7 + p], (d * n,), f)
+                for sb in range(nb):
+                    row = src * n + sb * B
+                    cnt = counts[src * nb + sb]
                     for q in range(cnt):
-                        buf[slot * n + lists[row + q]] = zero
-                    for q in range(n_cur):
-                        i = cur[q]
-                        buf[slot * n + i] = z[i]
-                        lists[row + q] = i
-                    counts[base + slot] = n_cur
-                    positions[p] = slot + 1 if slot + 1 < d else 0
-                    base += d
-            # 2. neurons and 3. the decay of their traces: one branch-free pass. Written out
-            # twice on purpose: indexing the parameters by a stride (0 or 1), or the stores in
-            # a helper function, made this loop 1.4x / 3x slower (not vectorised; measured)
-            o = t * n
+                        i = lists[row + q]
+                        first = i * width
+                        if q + AHEAD < cnt:  # the table row of a later spike, into cache
+                            ahead = view(addrs, IN + n_state + 5 + 3 * p, width, i32,
+                                         lists[row + q + AHEAD] * width)
+                            for line in range(0, width, 16):
+                                prefetch(ahead[line:])
+                        head = i * (nb + 1)
+                        ordered = nb == 1 or offs[head] >= 0
+                        start, stop = (0, extent[i]) if nb == 1 else (offs[head + b],
+                                                                      offs[head + b + 1])
+                        if ordered and w_cols == 1 and identity:  # the common case
+                            w = weights[i]
+                            tb = view(addrs, IN + n_state + 5 + 3 * p, stop - start, i32,
+                                      first + start)
+                            for s in range(stop - start):
+                                g[tb[s]] += w  # padding (one block) adds into the sink
+                        elif ordered:  # padding only when there is one block
+                            for s in range(start, stop):
+                                tk = targets[first + s]
+                                g[m - 1 if tk == sink else tk + offset] += (
+                                    weights[i] if w_cols == 1 else weights[first + s])
+                        else:  # a row out of block order: its targets in [lo, hi)
+                            for s in range(extent[i]):
+                                tk = targets[first + s]
+                                if tk != sink:
+                                    j = tk + offset
+                                    while j >= n:
+                                        j -= n
+                                    if lo <= j < hi:
+                                        g[tk + offset] += (weights[i] if w_cols == 1
+                                                           else weights[first + s])
+            # on views from lo indexed from 0 (and n known >= 0): Numba's negative-index
+            # wraparound then folds away and the loop is vectorised
+            o = (t0 + k) * n
+            size = hi - lo
+            vb = view(addrs, 0, size, f, lo, fsize)
+            rb = view(addrs, 1, size, i32, lo)
+            gb = view(addrs, 2, m - lo, f, lo, fsize)
+            zb = view(addrs, n_state, size, types.uint8, o + lo, 1)
             if per_neuron:
-                for j in range(n):
-                    vj, fired = integrate(v[j], ref[j], g, j, n, params[j], params[n + j],
-                                          params[2 * n + j], params[3 * n + j],
-                                          params[4 * n + j], rev)
-                    v[j] = vj
-                    ref[j] = n_ref if fired else max(ref[j] - 1, 0)
-                    z[j] = one if fired else zero
-                    spikes_out[o + j] = 1 if fired else 0
+                pb = view(addrs, IN + n_state, 5 * n - lo, f, lo, fsize)
+                db = view(addrs, IN + n_state + 2, m - lo, f, lo, fsize) if decay_full else decay
+                for j in range(size):
+                    vj, fired = integrate(vb[j], rb[j], gb, j, n, pb[j], pb[n + j],
+                                          pb[2 * n + j], pb[3 * n + j], pb[4 * n + j], rev)
+                    vb[j] = vj
+                    rb[j] = n_ref if fired else max(rb[j] - 1, 0)
+                    zb[j] = 1 if fired else 0
                     for c in range(C):
-                        g[c * n + j] = g[c * n + j] * decay[c * n + j if decay_full else c]
+                        gb[c * n + j] = gb[c * n + j] * db[c * n + j if decay_full else c]
             else:
                 a, v_rest, v_reset, v_th, bias = (params[0], params[1], params[2], params[3],
                                                   params[4])
-                for j in range(n):
-                    vj, fired = integrate(v[j], ref[j], g, j, n, a, v_rest, v_reset, v_th,
+                db = view(addrs, IN + n_state + 2, m - lo, f, lo, fsize) if decay_full else decay
+                for j in range(size):
+                    vj, fired = integrate(vb[j], rb[j], gb, j, n, a, v_rest, v_reset, v_th,
                                           bias, rev)
-                    v[j] = vj
-                    ref[j] = n_ref if fired else max(ref[j] - 1, 0)
-                    z[j] = one if fired else zero
-                    spikes_out[o + j] = 1 if fired else 0
+                    vb[j] = vj
+                    rb[j] = n_ref if fired else max(rb[j] - 1, 0)
+                    zb[j] = 1 if fired else 0
                     for c in range(C):
-                        g[c * n + j] = g[c * n + j] * decay[c * n + j if decay_full else c]
-            g[m - 1] = g[m - 1] * (decay[m - 1] if decay_full else zero)
-            # 4. the list of this step's spikes (ascending), 8 potentials at a time on the
-            # bit pattern (and the membrane)
-            n_cur = 0
-            i = 0
-            while i + 8 <= n:
-                if (zb[i] | zb[i + 1] | zb[i + 2] | zb[i + 3] | zb[i + 4] | zb[i + 5]
-                        | zb[i + 6] | zb[i + 7]) & mask:
-                    for j in range(i, i + 8):
-                        if z[j] != zero:
-                            cur[n_cur] = j
-                            n_cur += 1
-                i += 8
-            while i < n:
-                if z[i] != zero:
-                    cur[n_cur] = i
-                    n_cur += 1
-                i += 1
+                        gb[c * n + j] = gb[c * n + j] * db[c * n + j if decay_full else c]
+            if hi == n:  # the sink (decay 0: padding adds nothing that lasts)
+                g[m - 1] = g[m - 1] * (decay[m - 1] if decay_full else zero)
+            # 4. the block's spikes of this step (ascending), 8 bytes at a time
+            slot = (slot0 + k) % R
+            lb = view(addrs, 5, size, i32, slot * n + lo)
+            cnt = 0
+            j = 0
+            while j + 8 <= size:
+                if (zb[j] | zb[j + 1] | zb[j + 2] | zb[j + 3] | zb[j + 4] | zb[j + 5]
+                        | zb[j + 6] | zb[j + 7]):
+                    for jj in range(j, j + 8):
+                        if zb[jj]:
+                            lb[cnt] = lo + jj
+                            cnt += 1
+                j += 8
+            while j < size:
+                if zb[j]:
+                    lb[cnt] = lo + j
+                    cnt += 1
+                j += 1
+            counts[slot * nb + b] = cnt
             if want_v:
-                for j in range(n):
-                    v_out[o + j] = v[j]
+                vo = view(addrs, n_state + 1, size, f, o + lo, fsize)
+                for jj in range(size):
+                    vo[jj] = vb[jj]
+
+    if parallel:
+        @numba.njit(parallel=True, error_model="numpy")
+        def window(t0, n_steps, slot0, nb, threads, addrs):
+            numba.set_num_threads(threads)
+            for b in numba.prange(nb):
+                block_window(b, t0, n_steps, slot0, addrs)
+    else:
+        @numba.njit(error_model="numpy")
+        def window(t0, n_steps, slot0, nb, threads, addrs):
+            for b in range(nb):
+                block_window(b, t0, n_steps, slot0, addrs)
+
+    @numba.njit(error_model="numpy")
+    def build_offsets(n, B, nb, width, offset, sink, targets, extent, offs):
+        """Per table row, where the targets of each block start: block b is the row's slots
+        offs[b] .. offs[b + 1] when the row is in block order (its target neurons ascending
+        by block, padding last, as in a table sorted by target), else offs[0] = -1."""
+        for i in range(n + 1):
+            head = i * (nb + 1)
+            first = i * width
+            blk = 0  # the block of the last slot seen (nb: padding)
+            ordered = True
+            for s in range(extent[i]):
+                tk = targets[first + s]
+                if tk == sink:
+                    new = nb
+                else:
+                    j = tk + offset
+                    while j >= n:  # the neuron of a channel's slot
+                        j -= n
+                    if j < blk * B:
+                        ordered = False
+                        break
+                    new = blk
+                    while new + 1 < nb and j >= (new + 1) * B:
+                        new += 1
+                while blk < new:  # blocks blk + 1 .. new start at slot s
+                    blk += 1
+                    offs[head + blk] = s
+            if ordered:
+                while blk < nb:
+                    blk += 1
+                    offs[head + blk] = extent[i]
+                offs[head] = 0
+            else:
+                offs[head] = -1
+
+    sig = types.void(types.CPointer(types.voidptr), types.CPointer(types.voidptr))
+    n_out = n_state + (2 if want_v else 1)
+    n_in = n_state + 5 + 3 * P
+    addr = _address_intrinsic()
+
+    @numba.cfunc(sig, nopython=True, error_model="numpy")
+    def kernel(out, ins):
+        addrs = np.zeros(IN + n_in, np.int64)
+        for k in range(n_out):
+            addrs[k] = addr(out[k])
+        for k in range(n_in):
+            addrs[IN + k] = addr(ins[k])
+        dims = numba.carray(ins[n_state + 3], (9,), i32)
+        n, steps, B, nb, W, R, threads = (dims[0], dims[2], dims[4], dims[5], dims[6], dims[7],
+                                          dims[8])
+        pdims = numba.carray(ins[n_state + 4], (5 * P,), i32)
+        z = numba.carray(out[3], (n,), f)
+        zb = numba.carray(out[3], (n,), ubits)
+        positions = numba.carray(out[4], (P,), i32)
+        lists = numba.carray(out[5], (R * n,), i32)
+        counts = numba.carray(out[6], (R * nb + 2,), i32)
+        dmax = 0
+        for p in range(P):
+            dmax = max(dmax, pdims[5 * p + 2])
+
+        # the first call: the rows' block segments, and the ring's spikes of the steps before
+        # this run (z, then the delay buffers: slot position - k holds the spikes of k steps
+        # before z's, in the longest line)
+        if counts[R * nb + 1] == -1:
+            for p in range(P if nb > 1 else 0):  # one block: every row is one segment
+                width = pdims[5 * p]
+                build_offsets(n, B, nb, width, pdims[5 * p + 3], pdims[5 * p + 4],
+                              numba.carray(ins[n_state + 5 + 3 * p], ((n + 1) * width,), i32),
+                              numba.carray(ins[n_state + 7 + 3 * p], (n + 1,), i32),
+                              numba.carray(out[7 + P + p], ((n + 1) * (nb + 1),), i32))
+            for s in range(R * nb):
+                counts[s] = 0
+            longest = 0
+            for p in range(P):
+                if pdims[5 * p + 2] > pdims[5 * longest + 2]:
+                    longest = p
+            bufb = numba.carray(out[7 + longest], (max(1, dmax * n),), ubits)
+            for k in range(dmax + 1):
+                slot = (R - 1 - k) % R
+                for i in range(n):
+                    if k == 0:
+                        on = zb[i] & mask
+                    else:
+                        on = bufb[((positions[longest] - k) % dmax) * n + i] & mask
+                    if on:
+                        blk = i // B
+                        lists[slot * n + blk * B + counts[slot * nb + blk]] = i
+                        counts[slot * nb + blk] += 1
+            counts[R * nb] = 0
+            counts[R * nb + 1] = 0
+        slot0 = counts[R * nb]
+
+        t = 0
+        while t < steps:
+            n_steps = min(W, steps - t)
+            window(t, n_steps, slot0, nb, threads, addrs)
+            # the delay lines of the reference state: at step s, slot position holds the
+            # spikes of step s - 1 - d and receives those of step s - 1
+            for k in range(n_steps):
+                new = (slot0 + k - 1) % R
+                for p in range(P):
+                    d = pdims[5 * p + 2]
+                    if d:
+                        buf = numba.carray(out[7 + p], (d * n,), f)
+                        old = (slot0 + k - 1 - d) % R
+                        pos = positions[p]
+                        for sb in range(nb):
+                            for q in range(counts[old * nb + sb]):
+                                buf[pos * n + lists[old * n + sb * B + q]] = zero
+                        for sb in range(nb):
+                            for q in range(counts[new * nb + sb]):
+                                buf[pos * n + lists[new * n + sb * B + q]] = one
+                        positions[p] = pos + 1 if pos + 1 < d else 0
+            slot0 = (slot0 + n_steps) % R
+            t += n_steps
+        counts[R * nb] = slot0
+        # z: the spikes of the last step
+        last = (slot0 - 1) % R
+        for i in range(n):
+            z[i] = zero
+        for sb in range(nb):
+            for q in range(counts[last * nb + sb]):
+                z[lists[last * n + sb * B + q]] = one
 
     name = (f"neuro_fused_lif_{dtype}_{C}_{kind}_{method}_{int(per_neuron)}_{int(decay_full)}_"
-            f"{int(want_v)}_{P}")
+            f"{int(want_v)}_{P}_{int(parallel)}")
     jax.ffi.register_ffi_target(name, _capsule(kernel.address), platform="cpu", api_version=0)
     _KEEP.append(kernel)
     return name

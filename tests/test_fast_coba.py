@@ -75,9 +75,10 @@ def test_a_run_in_pieces_continues_from_the_state_of_either_backend(monkeypatch)
     _assert_same(ref.state, rest.state)
 
 
-def _two_projection_net(backend, per_neuron=False):
+def _two_projection_net(backend, per_neuron=False, shuffle=False):
     """E -> n on channel 0 (delay 2, per-synapse weights) and I -> n on channel 1 (delay 0),
-    two Sparse projections of one population; per-neuron thresholds and time constants."""
+    two Sparse projections of one population; per-neuron thresholds and time constants.
+    ``shuffle``: each table row lists its targets in random order (not ascending)."""
     rng = np.random.default_rng(3)
     n, n_e = 200, 160
     v_th = -50.0 + (rng.normal(0.0, 1.0, n) if per_neuron else 0.0)
@@ -85,6 +86,9 @@ def _two_projection_net(backend, per_neuron=False):
     tau = np.array([[5.0] * n, list(8.0 + rng.random(n) * 4)]) if per_neuron else (5.0, 10.0)
     pop = network.population(neuron, n, synapse=synapses.conductance_synapse(tau))
     pre, post = np.nonzero(rng.random((n, n)) < 0.05)
+    if shuffle:
+        order = np.random.default_rng(4).permutation(pre.size)
+        pre, post = pre[order], post[order]
     exc, inh = pre < n_e, pre >= n_e
     ce = projections.from_edges(pre[exc], post[exc], n, n, weights=rng.random(exc.sum()) * 0.8)
     ci = projections.from_edges(pre[inh], post[inh], n, n,
@@ -106,6 +110,58 @@ def test_several_projections_channels_delays_and_per_neuron_parameters(per_neuro
     assert np.asarray(a.records["spikes"]["n"]).sum() > 50
     np.testing.assert_array_equal(b.records["spikes"]["n"], a.records["spikes"]["n"])
     np.testing.assert_allclose(b.records["v"]["n"], a.records["v"]["n"], atol=1e-4)
+
+
+@pytest.fixture
+def blocks(monkeypatch):
+    """Three blocks of neurons on the threads (on two, if the machine has two): small networks
+    split as large ones do."""
+    monkeypatch.setattr(fast_coba, "MIN_NEURONS_PER_THREAD", 16)
+    fast_coba.set_threads(3)
+    yield
+    fast_coba.set_threads(1)
+
+
+def test_blocks_on_threads_are_bitwise_equal(blocks, monkeypatch):
+    """Each thread advances its block of neurons through a window of steps, adding the events
+    that land on it: the Auryn network (an 8-step delay, windows of 9 steps; kernel calls of 7
+    steps end inside them) equals the reference bit for bit, and so do the spikes of the network
+    of two projections (no delay on one: windows of one step; per-synapse weights and channel
+    offsets; exponential Euler)."""
+    monkeypatch.setattr(fast_coba, "CHUNK_BYTES", 300 * 7)
+    ref, got = _runs(300, 1000, lambda net: coba.monitor(net, record=300), chunk=300,
+                     variant="auryn")
+    assert int(np.asarray(ref.records["spikes"]).sum()) > 300
+    _assert_same(ref.records, got.records)
+    _assert_same(ref.state, got.state)
+    ref_net, s0 = _two_projection_net("event")
+    net, _ = _two_projection_net("fused")
+    a = run.simulate(ref_net, s0, n_steps=300, monitors=("spikes",))
+    b = run.simulate(net, s0, n_steps=300, monitors=("spikes",))
+    _assert_same(a.records, b.records)
+    _assert_same(a.state, b.state, atol=1e-4)  # exponential Euler: expf within 1 ulp
+
+
+def test_rows_out_of_block_order_are_delivered_in_slot_order(blocks):
+    """Table rows whose targets are not ascending cannot be cut into one segment per block:
+    each block takes its targets from the whole row, in slot order, so the sums still equal
+    the reference's."""
+    ref_net, s0 = _two_projection_net("event", shuffle=True)
+    net, _ = _two_projection_net("fused", shuffle=True)
+    targets = np.asarray(net.projections["e"].targets)
+    assert (np.diff(np.where(targets < 200, targets, -1), axis=1) < -1).any()  # out of order
+    a = run.simulate(ref_net, s0, n_steps=300, monitors=("spikes", "v"))
+    b = run.simulate(net, s0, n_steps=300, monitors=("spikes", "v"))
+    assert np.asarray(a.records["spikes"]["n"]).sum() > 50
+    np.testing.assert_array_equal(b.records["spikes"]["n"], a.records["spikes"]["n"])
+    np.testing.assert_allclose(b.records["v"]["n"], a.records["v"]["n"], atol=1e-4)  # expf
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_set_threads_names_what_it_expects(bad):
+    with pytest.raises(ValueError, match="threads must be an int >= 0"):
+        fast_coba.set_threads(bad)
+    assert fast_coba.get_threads() == 1
 
 
 def test_batched_states_run_one_network_each():

@@ -44,6 +44,14 @@ def test_kernels_equal_numpy(dtype):
                                    **tol)
         batched = jax.vmap(kernels.matmul)(np.stack([events, ~events]), np.stack([w, 2 * w]))
         np.testing.assert_allclose(batched[1], (~events) @ (2 * w), **tol)
+        # a shared w: the batch is one call on its rows (the batching rule), batched acc too
+        shared = jax.jit(jax.vmap(kernels.matmul, in_axes=(0, None, 0)))(
+            np.stack([events, ~events, events]), w, np.stack([acc, -acc, 0 * acc]))
+        for got, xb, ab in zip(shared, (events, ~events, events), (acc, -acc, 0 * acc),
+                               strict=True):
+            np.testing.assert_allclose(got, ab + xb @ w, **tol)
+        rows = jax.vmap(lambda r: kernels.matmul(r[None], w)[0])(events)  # one row per element
+        np.testing.assert_allclose(rows, events @ w, **tol)
         with pytest.raises(ValueError, match="do not chain"):
             kernels.matmul(events, d)
 

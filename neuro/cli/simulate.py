@@ -52,8 +52,9 @@ def register(subparsers) -> None:
     parser.add_argument("--record", type=int, default=None,
                         help="neurons recorded for the raster and CV (default min(N, 1000))")
     parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for XLA (default 1: measured ~2x faster than XLA's "
-                        "default pool on a 2-core machine; 0 = XLA default)")
+                        help="CPU threads for XLA and for the fused kernel (default 1: XLA's "
+                        "default pool measured ~2x slower on a 2-core machine; the fused kernel "
+                        "splits the neurons between its threads; 0 = all CPUs)")
     parser.add_argument("--devices", type=int, default=1,
                         help="devices to partition the neurons over (neuro.distributed; on CPU "
                         "virtual devices that share the cores; default 1)")
@@ -78,6 +79,9 @@ def run(args: argparse.Namespace) -> dict:
         distributed.cpu_devices(args.devices)
     if args.threads:
         limit_cpu_threads(args.threads)
+    from neuro import fast_coba
+
+    fast_coba.set_threads(args.threads)
     if args.neurons < 2:
         raise ValueError(f"--neurons must be at least 2; got {args.neurons}")
     if not args.duration > 0:
