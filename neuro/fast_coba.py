@@ -529,6 +529,15 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     fma = _fma_intrinsic()
     exp = _exp32() if np.dtype(dtype) == np.float32 else np.exp
 
+    # exponential Euler indexes the traces unsigned: Numba then adds no negative-index
+    # wraparound, a select that kept that loop from being vectorised ("cannot identify array
+    # bounds"); the forward-Euler loop is vectorised with signed indices, and measured 2.5x
+    # slower with unsigned ones
+    if exp_euler:
+        u = numba.njit(inline="always")(lambda i: types.uintp(i))
+    else:
+        u = numba.njit(inline="always")(lambda i: i)
+
     @numba.njit(inline="always", error_model="numpy")  # no ZeroDivisionError branch
     def integrate(v, r, g, j, n, a, v_rest, v_reset, v_th, bias, rev):
         """One neuron: the equations of neuro.neurons.conductance (same operation order)."""
@@ -538,29 +547,29 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         # the first operand's multiply when both are products: the same FMAs are written
         # out here, so that both round alike
         if conductance:
-            g0 = g[j]
+            g0 = g[u(j)]
             total = one + g0
             for c in range(1, C):
-                total = total + g[c * n + j]
+                total = total + g[u(c * n + j)]
             if exp_euler:
                 num = fma(g0, rev[0], v_rest)
                 for c in range(1, C):
-                    num = fma(g[c * n + j], rev[c], num)
+                    num = fma(g[u(c * n + j)], rev[c], num)
                 v_inf = (num + bias) / total
                 v_new = fma(v - v_inf, exp(-a * total), v_inf)
             else:
                 if C == 1:
                     x = fma(g0, rev[0] - v, v_rest - v) + bias
                 else:
-                    s = fma(g0, rev[0] - v, g[n + j] * (rev[1] - v))
+                    s = fma(g0, rev[0] - v, g[u(n + j)] * (rev[1] - v))
                     for c in range(2, C):
-                        s = fma(g[c * n + j], rev[c] - v, s)
+                        s = fma(g[u(c * n + j)], rev[c] - v, s)
                     x = ((v_rest - v) + s) + bias
                 v_new = fma(a, x, v)
         else:
-            cur = g[j]
+            cur = g[u(j)]
             for c in range(1, C):
-                cur = cur + g[c * n + j]
+                cur = cur + g[u(c * n + j)]
             v_inf = v_rest + (cur + bias)
             if exp_euler:
                 v_new = fma(v - v_inf, exp(-a), v_inf)
@@ -670,7 +679,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     rb[j] = n_ref if fired else max(rb[j] - 1, 0)
                     zb[j] = 1 if fired else 0
                     for c in range(C):
-                        gb[c * n + j] = gb[c * n + j] * db[c * n + j if decay_full else c]
+                        gb[u(c * n + j)] = gb[u(c * n + j)] * db[c * n + j if decay_full else c]
             else:
                 a, v_rest, v_reset, v_th, bias = (params[0], params[1], params[2], params[3],
                                                   params[4])
@@ -682,7 +691,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     rb[j] = n_ref if fired else max(rb[j] - 1, 0)
                     zb[j] = 1 if fired else 0
                     for c in range(C):
-                        gb[c * n + j] = gb[c * n + j] * db[c * n + j if decay_full else c]
+                        gb[u(c * n + j)] = gb[u(c * n + j)] * db[c * n + j if decay_full else c]
             if hi == n:  # the sink (decay 0: padding adds nothing that lasts)
                 g[m - 1] = g[m - 1] * (decay[m - 1] if decay_full else zero)
             # 4. the block's spikes of this step (ascending), 8 bytes at a time
