@@ -39,8 +39,11 @@ float64, so potentials agree to ~1e-6 relative and spikes until chaos amplifies 
 of ``W = 1 + min(delay)`` steps no neuron depends on another's spikes of the same window: the
 kernel advances each block of neurons through a whole window on its own, adding the events of
 earlier windows that land in the block, then handles the window's spikes. :func:`set_threads`
-gives each thread one block (one Numba parallel region per window, so a delay of 8 steps pays one
-join per 9 steps; at least ``MIN_NEURONS_PER_THREAD`` neurons per thread). A table row whose
+splits the neurons in one block per thread (at least ``MIN_NEURONS_PER_THREAD`` each). The
+threads stay in one Numba parallel region for the whole call: each claims blocks of the current
+window, and the one that completes its last block updates the delay lines and opens the next
+window while the others spin. A parallel region per window paid for waking the threads each
+time and was slower than one thread without a delay (a window of one step). A table row whose
 targets ascend (every table :func:`neuro.projections.from_edges` builds from edges sorted by
 target, and all of :mod:`neuro.models.coba`'s) is cut once, on the first call, into one segment
 per block; a row out of that order is scanned whole by each block, which keeps its own targets
@@ -53,9 +56,8 @@ The uniform delay lines keep the reference's state (the ``[delay, N]`` buffer of
 its position, so a run may continue with either path), but the kernel reads and writes them
 through a ring of the spike lists of the last ``max(delay) + 1 + W`` steps (O(spikes) per step,
 not O(N)), scratch carried between chunks with the rows' segments. The kernel runs whole windows
-of about ``CHUNK_BYTES / N`` steps per call and the monitors are applied to each chunk's
-``[steps, N]`` spikes under ``jax.vmap``: XLA:CPU materialises the reduction's operands, which
-then stay in cache (a 4 MiB chunk cost 4x more per step at N = 4,000 than a 64 KiB one).
+of about ``CHUNK_BYTES / N`` steps per call (fewer calls, fewer times the threads are woken)
+and the monitors are applied to each chunk's ``[steps, N]`` spikes under ``jax.vmap``.
 
 The sink of each trace (the slot that table padding adds into) is 0 after every step, as in the
 reference (its decay is 0); with several blocks padding is not delivered at all.
@@ -73,21 +75,27 @@ import numpy as np
 
 Array = jax.Array
 #: spikes written per chunk (uint8, steps x neurons): bounds the kernel's output buffer
-CHUNK_BYTES = 1 << 16
+CHUNK_BYTES = 1 << 22
 #: the fewest neurons a thread gets (smaller networks run on fewer threads)
 MIN_NEURONS_PER_THREAD = 1 << 13
 _threads = 1
 
 
 def set_threads(n: int) -> None:
-    """Run the fused kernel on ``n`` threads (default 1; ``0``: as many as this process may
-    use). Results do not depend on it: each thread updates its own blocks of neurons. Applies
-    to runs traced afterwards."""
+    """Run the fused kernel on ``n`` threads (default 1; ``0``: one per CPU this process may
+    use). Results do not depend on it: each thread updates its own blocks of neurons. The
+    compiled loops of :mod:`neuro.run` are dropped, so the next run is traced with it."""
     global _threads
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ValueError(f"threads must be an int >= 0; got {n!r}")
-    _threads = int(n) or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-        else int(n) or (os.cpu_count() or 1)
+    if n == 0:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+            os.cpu_count() or 1
+    if int(n) != _threads:
+        from neuro import run  # imports this module: imported here
+
+        run._compiled_scan.clear_cache()
+    _threads = int(n)
 
 
 def get_threads() -> int:
@@ -470,6 +478,74 @@ def _prefetch_intrinsic():
 
 
 @functools.cache
+def _atomic_intrinsics() -> dict:
+    """Sequentially consistent ``load(a, i)``, ``store(a, i, v)``, ``add(a, i, v)`` (returns
+    the old value) and ``cas(a, i, expected, new)`` (returns whether it swapped) on an int64
+    array's element, and ``pause()`` (the x86 spin-wait hint; nothing elsewhere)."""
+    import platform
+
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    def element(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.gep(data, [args[1]])
+
+    @intrinsic
+    def load(typingctx, a, i):
+        def codegen(context, builder, sig, args):
+            return builder.load_atomic(element(context, builder, sig, args), "seq_cst", 8)
+
+        return types.int64(a, i), codegen
+
+    @intrinsic
+    def store(typingctx, a, i, v):
+        def codegen(context, builder, sig, args):
+            value = context.cast(builder, args[2], sig.args[2], types.int64)
+            builder.store_atomic(value, element(context, builder, sig, args), "seq_cst", 8)
+            return context.get_dummy_value()
+
+        return types.none(a, i, v), codegen
+
+    @intrinsic
+    def add(typingctx, a, i, v):
+        def codegen(context, builder, sig, args):
+            value = context.cast(builder, args[2], sig.args[2], types.int64)
+            return builder.atomic_rmw("add", element(context, builder, sig, args), value,
+                                      "seq_cst")
+
+        return types.int64(a, i, v), codegen
+
+    @intrinsic
+    def cas(typingctx, a, i, expected, new):
+        def codegen(context, builder, sig, args):
+            old = context.cast(builder, args[2], sig.args[2], types.int64)
+            value = context.cast(builder, args[3], sig.args[3], types.int64)
+            pair = builder.cmpxchg(element(context, builder, sig, args), old, value, "seq_cst",
+                                   "seq_cst")
+            return builder.extract_value(pair, 1)
+
+        return types.boolean(a, i, expected, new), codegen
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+    @intrinsic
+    def pause(typingctx):
+        def codegen(context, builder, sig, args):
+            if x86:
+                fn = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+                builder.call(fn, [])
+            return context.get_dummy_value()
+
+        return types.none(), codegen
+
+    return {"load": load, "store": store, "add": add, "cas": cas, "pause": pause}
+
+
+@functools.cache
 def _address_intrinsic():
     """``address(void*) -> int64`` for Numba code (LLVM ``ptrtoint``)."""
     from llvmlite import ir
@@ -718,17 +794,77 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 for jj in range(size):
                     vo[jj] = vb[jj]
 
+    @numba.njit(error_model="numpy")
+    def delay_lines(n_steps, slot0, addrs):
+        """The delay lines of the reference state over a window: at step s, slot position
+        holds the spikes of step s - 1 - d and receives those of step s - 1."""
+        dims = view(addrs, IN + n_state + 3, 9, i32)
+        n, B, nb, R = dims[0], dims[4], dims[5], dims[7]
+        pdims = view(addrs, IN + n_state + 4, 5 * P, i32)
+        positions = view(addrs, 4, P, i32)
+        lists = view(addrs, 5, R * n, i32)
+        counts = view(addrs, 6, R * nb + 2, i32)
+        for k in range(n_steps):
+            new = (slot0 + k - 1) % R
+            for p in range(P):
+                d = pdims[5 * p + 2]
+                if d:
+                    buf = view(addrs, 7 + p, d * n, f)
+                    old = (slot0 + k - 1 - d) % R
+                    pos = positions[p]
+                    for sb in range(nb):
+                        for q in range(counts[old * nb + sb]):
+                            buf[pos * n + lists[old * n + sb * B + q]] = zero
+                    for sb in range(nb):
+                        for q in range(counts[new * nb + sb]):
+                            buf[pos * n + lists[new * n + sb * B + q]] = one
+                    positions[p] = pos + 1 if pos + 1 < d else 0
+
     if parallel:
+        atomic = _atomic_intrinsics()
+        load, cas, add, store, pause = (atomic["load"], atomic["cas"], atomic["add"],
+                                        atomic["store"], atomic["pause"])
+
         @numba.njit(parallel=True, error_model="numpy")
-        def window(t0, n_steps, slot0, nb, threads, addrs):
+        def run_windows(steps, W, slot0, R, nb, threads, addrs, ctr):
+            """The call's windows on threads that stay in one parallel region: each claims
+            the blocks of the current window (ctr[0]: the window in its high 32 bits, the
+            next unclaimed block below), the thread that completes its last block (ctr[1]
+            counts them) updates the delay lines and opens the next window; the others spin
+            until it does. Any thread may take any block, so none waits for a given one."""
             numba.set_num_threads(threads)
-            for b in numba.prange(nb):
-                block_window(b, t0, n_steps, slot0, addrs)
+            n_windows = (steps + W - 1) // W
+            for _ in numba.prange(threads):
+                while True:
+                    gen = load(ctr, 0) >> 32
+                    if gen >= n_windows:
+                        break
+                    t0 = gen * W
+                    n_steps = min(W, steps - t0)
+                    s0 = (slot0 + t0) % R
+                    while True:
+                        cur = load(ctr, 0)
+                        if (cur >> 32) != gen or (cur & 0xFFFFFFFF) >= nb:
+                            break
+                        if cas(ctr, 0, cur, cur + 1):
+                            block_window(cur & 0xFFFFFFFF, t0, n_steps, s0, addrs)
+                            if add(ctr, 1, 1) == nb - 1:  # the window's last block
+                                delay_lines(n_steps, s0, addrs)
+                                store(ctr, 1, 0)
+                                store(ctr, 0, (gen + 1) << 32)
+                    while (load(ctr, 0) >> 32) == gen:
+                        pause()
     else:
         @numba.njit(error_model="numpy")
-        def window(t0, n_steps, slot0, nb, threads, addrs):
-            for b in range(nb):
-                block_window(b, t0, n_steps, slot0, addrs)
+        def run_windows(steps, W, slot0, R, nb, threads, addrs, ctr):
+            t0 = 0
+            while t0 < steps:
+                n_steps = min(W, steps - t0)
+                s0 = (slot0 + t0) % R
+                for b in range(nb):
+                    block_window(b, t0, n_steps, s0, addrs)
+                delay_lines(n_steps, s0, addrs)
+                t0 += n_steps
 
     @numba.njit(error_model="numpy")
     def build_offsets(n, B, nb, width, offset, sink, targets, extent, offs):
@@ -822,29 +958,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             counts[R * nb + 1] = 0
         slot0 = counts[R * nb]
 
-        t = 0
-        while t < steps:
-            n_steps = min(W, steps - t)
-            window(t, n_steps, slot0, nb, threads, addrs)
-            # the delay lines of the reference state: at step s, slot position holds the
-            # spikes of step s - 1 - d and receives those of step s - 1
-            for k in range(n_steps):
-                new = (slot0 + k - 1) % R
-                for p in range(P):
-                    d = pdims[5 * p + 2]
-                    if d:
-                        buf = numba.carray(out[7 + p], (d * n,), f)
-                        old = (slot0 + k - 1 - d) % R
-                        pos = positions[p]
-                        for sb in range(nb):
-                            for q in range(counts[old * nb + sb]):
-                                buf[pos * n + lists[old * n + sb * B + q]] = zero
-                        for sb in range(nb):
-                            for q in range(counts[new * nb + sb]):
-                                buf[pos * n + lists[new * n + sb * B + q]] = one
-                        positions[p] = pos + 1 if pos + 1 < d else 0
-            slot0 = (slot0 + n_steps) % R
-            t += n_steps
+        run_windows(steps, W, slot0, R, nb, threads, addrs, np.zeros(2, np.int64))
+        slot0 = (slot0 + steps) % R
         counts[R * nb] = slot0
         # z: the spikes of the last step
         last = (slot0 - 1) % R

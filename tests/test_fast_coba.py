@@ -164,6 +164,28 @@ def test_set_threads_names_what_it_expects(bad):
     assert fast_coba.get_threads() == 1
 
 
+def test_set_threads_takes_effect_on_the_next_run(monkeypatch):
+    """The thread count is part of the compiled loop: changing it drops the compiled loops."""
+    monkeypatch.setattr(fast_coba, "MIN_NEURONS_PER_THREAD", 16)
+    seen = []
+    init = fast_coba._Kernel.__init__
+
+    def spy(self, *args):
+        init(self, *args)
+        seen.append(self.threads)
+
+    monkeypatch.setattr(fast_coba._Kernel, "__init__", spy)
+    net, s0 = coba.coba_network(104, seed=0, variant="auryn", backend="fused")
+    first = run.simulate(net, s0, n_steps=30, monitors=("spikes",))
+    fast_coba.set_threads(2)
+    try:
+        second = run.simulate(net, s0, n_steps=30, monitors=("spikes",))
+    finally:
+        fast_coba.set_threads(1)
+    assert seen == [1, 2]
+    _assert_same(first, second)
+
+
 def test_batched_states_run_one_network_each():
     net_e, s0 = coba.coba_network(200, seed=4, variant="auryn")
     net_f, _ = coba.coba_network(200, seed=4, variant="auryn", backend="fused")
