@@ -351,7 +351,7 @@ class _Kernel:
             shapes.append(jax.ShapeDtypeStruct((steps, n), dtype))
         aliases = {i: i for i in range(len(state))}
         call = jax.ffi.ffi_call(self.target, shapes, input_output_aliases=aliases,
-                                custom_call_api_version=1, vmap_method="sequential")
+                                vmap_method="sequential")
         res = call(*args)
         k, P = 7, len(self.projs)
         new = (*res[:k], tuple(res[k:k + P]), tuple(res[k + P:k + 2 * P]))
@@ -588,7 +588,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     import numba
     from numba import types
 
-    from neuro.projections._native import _KEEP, _capsule
+    from neuro.projections._native import register_cfunc
 
     f = numba.from_dtype(np.dtype(dtype))
     ubits = {4: types.uint32, 8: types.uint64}[np.dtype(dtype).itemsize]
@@ -971,6 +971,4 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
 
     name = (f"neuro_fused_lif_{dtype}_{C}_{kind}_{method}_{int(per_neuron)}_{int(decay_full)}_"
             f"{int(want_v)}_{P}_{int(parallel)}")
-    jax.ffi.register_ffi_target(name, _capsule(kernel.address), platform="cpu", api_version=0)
-    _KEEP.append(kernel)
-    return name
+    return register_cfunc(name, kernel, n_in, n_out)

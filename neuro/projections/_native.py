@@ -11,20 +11,20 @@ dominates a step of a 4,000-neuron network). The kernel is a plain loop::
 
 where ``place`` is :meth:`Layout.place` (channel offset, the target's sink). It writes into the
 accumulator in place (the custom call aliases its output with ``acc``). The kernel is compiled
-by Numba on first use for each dtype combination and registered as an XLA:CPU custom call
-(the original API: ``void kernel(void *out, void **in)``); :func:`available` says whether Numba
-can be imported (``pip install neuro[fast]``). Other platforms lower the pure-JAX reference.
+by Numba on first use for each dtype combination (a ``cfunc(void *out, void **in)``) and
+registered as an XLA:CPU target of the typed FFI behind a small handler that LLVM builds for it
+(:func:`register_cfunc`; :mod:`neuro.fast_coba` registers its kernels the same way);
+:func:`available` says whether Numba can be imported (``pip install neuro[fast]``). Other
+platforms lower the pure-JAX reference.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
+from typing import Any
 
 import jax
 import numpy as np
-
-_CAPSULE_NAME = b"xla._CUSTOM_CALL_TARGET"
 
 
 @functools.cache
@@ -37,11 +37,95 @@ def available() -> bool:
     return True
 
 
-def _capsule(address: int):
-    new = ctypes.pythonapi.PyCapsule_New
-    new.restype = ctypes.py_object
-    new.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
-    return new(address, _CAPSULE_NAME, None)
+# A typed XLA FFI handler (``XLA_FFI_Error* handler(XLA_FFI_CallFrame*)``) in front of a Numba
+# ``cfunc(void** out, void** ins)``: it answers XLA's metadata query (the FFI API version, as
+# the handlers of neuro._event_kernels do; the frame layout is described there), else collects
+# the data pointers of the arguments and results and calls the cfunc at its address.
+_TRAMPOLINE = """
+define ptr @{name}(ptr %frame) {{
+entry:
+  %ins = alloca [{n_in} x ptr]
+  %outs = alloca [{n_out} x ptr]
+  %ext_p = getelementptr i8, ptr %frame, i64 8
+  %ext = load ptr, ptr %ext_p
+  br label %walk
+walk:
+  %e = phi ptr [ %ext, %entry ], [ %next, %step ]
+  %is_null = icmp eq ptr %e, null
+  br i1 %is_null, label %call, label %check
+check:
+  %type_p = getelementptr i8, ptr %e, i64 8
+  %type = load i32, ptr %type_p
+  %is_meta = icmp eq i32 %type, 1
+  br i1 %is_meta, label %meta, label %step
+step:
+  %next_p = getelementptr i8, ptr %e, i64 16
+  %next = load ptr, ptr %next_p
+  br label %walk
+meta:
+  %md_p = getelementptr i8, ptr %e, i64 24
+  %md = load ptr, ptr %md_p
+  %major_p = getelementptr i8, ptr %md, i64 24
+  store i32 {major}, ptr %major_p
+  %minor_p = getelementptr i8, ptr %md, i64 28
+  store i32 {minor}, ptr %minor_p
+  %traits_p = getelementptr i8, ptr %md, i64 32
+  store i32 0, ptr %traits_p
+  ret ptr null
+call:
+  %args_p = getelementptr i8, ptr %frame, i64 72
+  %args = load ptr, ptr %args_p
+  %rets_p = getelementptr i8, ptr %frame, i64 112
+  %rets = load ptr, ptr %rets_p
+{gather}
+  %f = inttoptr i64 {address} to ptr
+  call void %f(ptr {out}, ptr %ins)
+  ret ptr null
+}}
+"""
+
+
+def register_cfunc(name: str, cfunc: Any, n_in: int, n_out: int) -> str:
+    """Register the Numba ``cfunc(out, void** ins)`` as the typed-FFI XLA:CPU target ``name``
+    (call it with ``jax.ffi.ffi_call(name, ...)`` and the default API): a handler made by LLVM
+    for its ``n_in`` arguments and ``n_out`` results. ``out`` is the result's buffer when
+    ``n_out == 1``, else the array of the results' buffers (the layout of XLA's original
+    custom-call API, which the cfuncs were written for). The cfunc and the handler are kept for
+    the life of the process (XLA holds their addresses)."""
+    import llvmlite.binding as llvm
+
+    from neuro._event_kernels import _ffi_api_version
+
+    gather = []
+    for k in range(n_in):
+        gather.append(f"  %a{k}_p = getelementptr ptr, ptr %args, i64 {k}\n"
+                      f"  %a{k} = load ptr, ptr %a{k}_p\n"
+                      f"  %a{k}_d_p = getelementptr i8, ptr %a{k}, i64 24\n"
+                      f"  %a{k}_d = load ptr, ptr %a{k}_d_p\n"
+                      f"  %i{k} = getelementptr ptr, ptr %ins, i64 {k}\n"
+                      f"  store ptr %a{k}_d, ptr %i{k}")
+    for k in range(n_out):
+        gather.append(f"  %r{k}_p = getelementptr ptr, ptr %rets, i64 {k}\n"
+                      f"  %r{k} = load ptr, ptr %r{k}_p\n"
+                      f"  %r{k}_d_p = getelementptr i8, ptr %r{k}, i64 24\n"
+                      f"  %r{k}_d = load ptr, ptr %r{k}_d_p\n"
+                      f"  %o{k} = getelementptr ptr, ptr %outs, i64 {k}\n"
+                      f"  store ptr %r{k}_d, ptr %o{k}")
+    major, minor = _ffi_api_version()
+    source = _TRAMPOLINE.format(name=name, n_in=max(n_in, 1), n_out=max(n_out, 1),
+                                major=major, minor=minor, gather="\n".join(gather),
+                                address=cfunc.address, out="%r0_d" if n_out == 1 else "%outs")
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    machine = llvm.Target.from_default_triple().create_target_machine(jit=True)
+    module = llvm.parse_assembly(source)
+    module.verify()
+    engine = llvm.create_mcjit_compiler(module, machine)
+    engine.finalize_object()
+    _KEEP.extend((cfunc, engine))
+    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(engine.get_function_address(name)),
+                                platform="cpu", api_version=1)
+    return name
 
 
 def _row_adder(numba, acc_t, w_t):
@@ -107,8 +191,7 @@ def _event_target(acc_dtype: str, z_dtype: str, w_dtype: str) -> str:
             i += 1
 
     name = f"neuro_event_forward_{acc_dtype}_{z_dtype}_{w_dtype}"
-    jax.ffi.register_ffi_target(name, _capsule(kernel.address), platform="cpu", api_version=0)
-    _KEEP.append(kernel)  # the compiled code must outlive every executable that calls it
+    register_cfunc(name, kernel, 5, 1)
     return name
 
 
@@ -181,8 +264,7 @@ def _procedural_target(acc_dtype: str, z_dtype: str, w_dtype: str) -> str:
             i += 1
 
     name = f"neuro_procedural_forward_{acc_dtype}_{z_dtype}_{w_dtype}"
-    jax.ffi.register_ffi_target(name, _capsule(kernel.address), platform="cpu", api_version=0)
-    _KEEP.append(kernel)
+    register_cfunc(name, kernel, 6, 1)
     return name
 
 
@@ -196,8 +278,7 @@ def procedural_forward(layout, acc: jax.Array, z: jax.Array, weights: jax.Array,
                      int(layout.binary), layout.offset, 0, 0], dtype=np.int32)
     key = np.array([layout.key], dtype=np.uint32)
     call = jax.ffi.ffi_call(name, jax.ShapeDtypeStruct(acc.shape, acc.dtype),
-                            input_output_aliases={0: 0}, custom_call_api_version=1,
-                            vmap_method="sequential")
+                            input_output_aliases={0: 0}, vmap_method="sequential")
     return call(acc, z, weights, channels.astype(np.int32), dims, key)
 
 
@@ -214,6 +295,5 @@ def event_forward(layout, acc: jax.Array, z: jax.Array, weights: jax.Array,
     dims = np.array([acc.shape[0], z.shape[0], targets.shape[1], weights.shape[1],
                      int(layout.binary), sink, offset, acc_sink], dtype=np.int32)
     call = jax.ffi.ffi_call(name, jax.ShapeDtypeStruct(acc.shape, acc.dtype),
-                            input_output_aliases={0: 0}, custom_call_api_version=1,
-                            vmap_method="sequential")
+                            input_output_aliases={0: 0}, vmap_method="sequential")
     return call(acc, z, targets.astype(np.int32), weights, dims)
