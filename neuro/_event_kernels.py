@@ -84,10 +84,9 @@ def _ffi_api_version() -> tuple[int, int]:
 # The handler: answer the metadata query, else load three buffers (two arguments, one result)
 # and call the product. %frame words: 1 extension_start, 9 args.args, 14 rets.rets. An
 # extension node: type (i32) at byte 8, next at 16; the metadata extension's XLA_FFI_Metadata*
-# at 24, whose api_version major/minor are i32 at bytes 24/28 and traits at 32.
-_HANDLER = """
-define ptr @{name}(ptr %frame) {{
-entry:
+# at 24, whose api_version major/minor are i32 at bytes 24/28 and traits at 32. _METADATA (the
+# query's blocks) also starts the handlers of neuro.projections._native.register_cfunc.
+_METADATA = """
   %ext_p = getelementptr i8, ptr %frame, i64 8
   %ext = load ptr, ptr %ext_p
   br label %walk
@@ -114,7 +113,12 @@ meta:
   %traits_p = getelementptr i8, ptr %md, i64 32
   store i32 0, ptr %traits_p
   ret ptr null
-call:
+"""
+
+_HANDLER = ("""
+define ptr @{name}(ptr %frame) {{
+entry:
+""" + _METADATA + """call:
   %args_p = getelementptr i8, ptr %frame, i64 72
   %args = load ptr, ptr %args_p
   %rets_p = getelementptr i8, ptr %frame, i64 112
@@ -141,7 +145,7 @@ call:
   call void @{core}(ptr %x, ptr %y, ptr %o, i64 %nr, i64 %nk, i64 %n)
   ret ptr null
 }}
-"""
+""")
 
 # The loops, with counters in allocas of the entry block (promoted to registers by -O3). The
 # element type of x is i8 for bool, else the float type of the other operands. x is tested 16

@@ -40,39 +40,11 @@ def available() -> bool:
 # A typed XLA FFI handler (``XLA_FFI_Error* handler(XLA_FFI_CallFrame*)``) in front of a Numba
 # ``cfunc(void** out, void** ins)``: it answers XLA's metadata query (the FFI API version, as
 # the handlers of neuro._event_kernels do; the frame layout is described there), else collects
-# the data pointers of the arguments and results and calls the cfunc at its address.
-_TRAMPOLINE = """
-define ptr @{name}(ptr %frame) {{
-entry:
+# the data pointers of the arguments and results and calls the cfunc at its address. Below:
+# what follows the metadata query (neuro._event_kernels._METADATA).
+_TRAMPOLINE_CALL = """call:
   %ins = alloca [{n_in} x ptr]
   %outs = alloca [{n_out} x ptr]
-  %ext_p = getelementptr i8, ptr %frame, i64 8
-  %ext = load ptr, ptr %ext_p
-  br label %walk
-walk:
-  %e = phi ptr [ %ext, %entry ], [ %next, %step ]
-  %is_null = icmp eq ptr %e, null
-  br i1 %is_null, label %call, label %check
-check:
-  %type_p = getelementptr i8, ptr %e, i64 8
-  %type = load i32, ptr %type_p
-  %is_meta = icmp eq i32 %type, 1
-  br i1 %is_meta, label %meta, label %step
-step:
-  %next_p = getelementptr i8, ptr %e, i64 16
-  %next = load ptr, ptr %next_p
-  br label %walk
-meta:
-  %md_p = getelementptr i8, ptr %e, i64 24
-  %md = load ptr, ptr %md_p
-  %major_p = getelementptr i8, ptr %md, i64 24
-  store i32 {major}, ptr %major_p
-  %minor_p = getelementptr i8, ptr %md, i64 28
-  store i32 {minor}, ptr %minor_p
-  %traits_p = getelementptr i8, ptr %md, i64 32
-  store i32 0, ptr %traits_p
-  ret ptr null
-call:
   %args_p = getelementptr i8, ptr %frame, i64 72
   %args = load ptr, ptr %args_p
   %rets_p = getelementptr i8, ptr %frame, i64 112
@@ -94,7 +66,7 @@ def register_cfunc(name: str, cfunc: Any, n_in: int, n_out: int) -> str:
     the life of the process (XLA holds their addresses)."""
     import llvmlite.binding as llvm
 
-    from neuro._event_kernels import _ffi_api_version
+    from neuro._event_kernels import _METADATA, _ffi_api_version
 
     gather = []
     for k in range(n_in):
@@ -112,7 +84,8 @@ def register_cfunc(name: str, cfunc: Any, n_in: int, n_out: int) -> str:
                       f"  %o{k} = getelementptr ptr, ptr %outs, i64 {k}\n"
                       f"  store ptr %r{k}_d, ptr %o{k}")
     major, minor = _ffi_api_version()
-    source = _TRAMPOLINE.format(name=name, n_in=max(n_in, 1), n_out=max(n_out, 1),
+    template = "define ptr @{name}(ptr %frame) {{\nentry:\n" + _METADATA + _TRAMPOLINE_CALL
+    source = template.format(name=name, n_in=max(n_in, 1), n_out=max(n_out, 1),
                                 major=major, minor=minor, gather="\n".join(gather),
                                 address=cfunc.address, out="%r0_d" if n_out == 1 else "%outs")
     llvm.initialize_native_target()
