@@ -122,8 +122,7 @@ def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
 
     if threads:
         limit_cpu_threads(threads)
-    if hasattr(fast_coba, "set_threads"):  # the fused kernel's threads (this revision on)
-        fast_coba.set_threads(threads)
+    fast_coba.set_threads(threads)  # the fused kernel's threads
     n, n_exc = int(data["n"]), int(data["n_exc"])
     if variant == "auryn":
         net, state = coba.coba_network(n, variant="auryn", seed=int(data["seed"]),

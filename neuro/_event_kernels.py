@@ -448,8 +448,9 @@ def _cpu_identity() -> str:
     return "\n".join(ident)
 
 
-def _link(obj: bytes) -> dict[str, int]:
-    """Addresses of the handlers in ``obj`` linked in memory by LLVM's JIT (kept alive)."""
+def _link(obj: bytes, names: list[str] | None = None) -> dict[str, int]:
+    """Addresses of the functions ``names`` (default: the handlers) in ``obj``, linked in
+    memory by LLVM's JIT (kept alive)."""
     import llvmlite.binding as llvm
 
     llvm.initialize_native_target()
@@ -459,7 +460,7 @@ def _link(obj: bytes) -> dict[str, int]:
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     _KEEP.append(engine)
-    return {n: engine.get_function_address(n) for n in _handlers()}
+    return {n: engine.get_function_address(n) for n in (names or _handlers())}
 
 
 _KEEP: list = []

@@ -436,8 +436,9 @@ def _exp32():
 
 
 @functools.cache
-def _pointer_intrinsic():
-    """``ptr(address) -> void*`` for Numba code (LLVM ``inttoptr``)."""
+def _pointer_casts():
+    """``(ptr, address)`` for Numba code: ``ptr(int64) -> void*`` and ``address(void*) ->
+    int64`` (LLVM ``inttoptr`` / ``ptrtoint``)."""
     from llvmlite import ir
     from numba import types
     from numba.extending import intrinsic
@@ -449,7 +450,14 @@ def _pointer_intrinsic():
 
         return types.voidptr(types.int64), codegen
 
-    return ptr
+    @intrinsic
+    def address(typingctx, pointer):
+        def codegen(context, builder, signature, args):
+            return builder.ptrtoint(args[0], ir.IntType(64))
+
+        return types.int64(types.voidptr), codegen
+
+    return ptr, address
 
 
 @functools.cache
@@ -543,23 +551,6 @@ def _atomic_intrinsics() -> dict:
         return types.none(), codegen
 
     return {"load": load, "store": store, "add": add, "cas": cas, "pause": pause}
-
-
-@functools.cache
-def _address_intrinsic():
-    """``address(void*) -> int64`` for Numba code (LLVM ``ptrtoint``)."""
-    from llvmlite import ir
-    from numba import types
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def address(typingctx, pointer):
-        def codegen(context, builder, signature, args):
-            return builder.ptrtoint(args[0], ir.IntType(64))
-
-        return types.int64(types.voidptr), codegen
-
-    return address
 
 
 @functools.cache
@@ -662,7 +653,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     # vectorised (measured 2.8x slower at N = 40,000)
     fsize = np.dtype(dtype).itemsize
     IN = n_state + 2  # addrs: the outputs (state, spikes, membrane), then the inputs
-    ptr = _pointer_intrinsic()
+    ptr, addr = _pointer_casts()
     prefetch = _prefetch_intrinsic()
     AHEAD = 8  # spikes
 
@@ -904,7 +895,6 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     sig = types.void(types.CPointer(types.voidptr), types.CPointer(types.voidptr))
     n_out = n_state + (2 if want_v else 1)
     n_in = n_state + 5 + 3 * P
-    addr = _address_intrinsic()
 
     @numba.cfunc(sig, nopython=True, error_model="numpy")
     def kernel(out, ins):

@@ -64,40 +64,26 @@ def register_cfunc(name: str, cfunc: Any, n_in: int, n_out: int) -> str:
     ``n_out == 1``, else the array of the results' buffers (the layout of XLA's original
     custom-call API, which the cfuncs were written for). The cfunc and the handler are kept for
     the life of the process (XLA holds their addresses)."""
-    import llvmlite.binding as llvm
+    from neuro._event_kernels import _METADATA, _compile, _ffi_api_version, _link
 
-    from neuro._event_kernels import _METADATA, _ffi_api_version
-
-    gather = []
-    for k in range(n_in):
-        gather.append(f"  %a{k}_p = getelementptr ptr, ptr %args, i64 {k}\n"
-                      f"  %a{k} = load ptr, ptr %a{k}_p\n"
-                      f"  %a{k}_d_p = getelementptr i8, ptr %a{k}, i64 24\n"
-                      f"  %a{k}_d = load ptr, ptr %a{k}_d_p\n"
-                      f"  %i{k} = getelementptr ptr, ptr %ins, i64 {k}\n"
-                      f"  store ptr %a{k}_d, ptr %i{k}")
-    for k in range(n_out):
-        gather.append(f"  %r{k}_p = getelementptr ptr, ptr %rets, i64 {k}\n"
-                      f"  %r{k} = load ptr, ptr %r{k}_p\n"
-                      f"  %r{k}_d_p = getelementptr i8, ptr %r{k}, i64 24\n"
-                      f"  %r{k}_d = load ptr, ptr %r{k}_d_p\n"
-                      f"  %o{k} = getelementptr ptr, ptr %outs, i64 {k}\n"
-                      f"  store ptr %r{k}_d, ptr %o{k}")
+    gather = []  # each buffer's data pointer (at byte 24 of XLA_FFI_Buffer) into ins / outs
+    for tag, buffers, table, count in (("a", "%args", "%ins", n_in), ("r", "%rets", "%outs", n_out)):
+        for k in range(count):
+            gather.append(f"  %{tag}{k}_p = getelementptr ptr, ptr {buffers}, i64 {k}\n"
+                          f"  %{tag}{k} = load ptr, ptr %{tag}{k}_p\n"
+                          f"  %{tag}{k}_d_p = getelementptr i8, ptr %{tag}{k}, i64 24\n"
+                          f"  %{tag}{k}_d = load ptr, ptr %{tag}{k}_d_p\n"
+                          f"  %{tag}{k}_t = getelementptr ptr, ptr {table}, i64 {k}\n"
+                          f"  store ptr %{tag}{k}_d, ptr %{tag}{k}_t")
     major, minor = _ffi_api_version()
     template = "define ptr @{name}(ptr %frame) {{\nentry:\n" + _METADATA + _TRAMPOLINE_CALL
-    source = template.format(name=name, n_in=max(n_in, 1), n_out=max(n_out, 1),
-                                major=major, minor=minor, gather="\n".join(gather),
-                                address=cfunc.address, out="%r0_d" if n_out == 1 else "%outs")
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    machine = llvm.Target.from_default_triple().create_target_machine(jit=True)
-    module = llvm.parse_assembly(source)
-    module.verify()
-    engine = llvm.create_mcjit_compiler(module, machine)
-    engine.finalize_object()
-    _KEEP.extend((cfunc, engine))
-    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(engine.get_function_address(name)),
-                                platform="cpu", api_version=1)
+    source = template.format(name=name, n_in=max(n_in, 1), n_out=max(n_out, 1), major=major,
+                             minor=minor, gather="\n".join(gather), address=cfunc.address,
+                             out="%r0_d" if n_out == 1 else "%outs")
+    address = _link(_compile(source), [name])[name]
+    _KEEP.append(cfunc)
+    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(address), platform="cpu",
+                                api_version=1)
     return name
 
 
