@@ -68,7 +68,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuro import fast_rnn, neurons, projections, synapses
+from neuro import neurons, projections, synapses
+from neuro.monitors import SpikeSums
 from neuro.network import Network, NetworkState, network, population
 from neuro.projections.procedural import procedural
 from neuro.validation import check_choice, check_finite, check_positive
@@ -274,57 +275,51 @@ def connectivity(net: Network) -> projections.Connectivity:
     return net.projections[PROJECTION].connectivity()
 
 
-class Activity:
+class Activity(SpikeSums):
     """Monitor of one population's activity per step (for :func:`neuro.run.simulate`):
     ``{"spikes": count, "events": synaptic events caused, "raster": z of the first record
     neurons}`` (no raster when ``record == 0``). Events are the spikes weighted by the out-degree
     of their neuron. Hashable by value, so equal monitors share one compiled loop.
 
-    On CPU with the event kernels (:func:`neuro.fast_rnn.events_available`) the two sums are
-    one event-driven product ``z @ [1, nibbles of the degrees]`` (``neuro._event_kernels``;
-    XLA:CPU's reduction over ``N`` cost more per step than the network's step at N = 400,000).
-    Its float32 sums are exact integers: each is at most ``15 N < 2^24`` (``N`` up to
-    1,118,481; above that, and elsewhere, the sums are ``jnp.sum``)."""
+    Both sums are one :class:`neuro.monitors.SpikeSums`, ``[z != 0] @ [1, nibbles of the
+    degrees]``: without a raster the fused backend (:mod:`neuro.fast_coba`) adds them per spike
+    and writes no dense spikes. Their float32 sums are exact integers: each is at most
+    ``15 N < 2^24`` (``N`` up to 1,118,481; above that the sums are int32 ``jnp.sum``)."""
 
     def __init__(self, degrees: np.ndarray, record: int = 0, population: str = POPULATION):
         self.degrees = np.asarray(degrees, dtype=np.int32)
         self.record = int(record)
-        self.population = population
         self.uniform = bool(self.degrees.size) and bool(np.all(self.degrees == self.degrees[0]))
+        # the columns: ones (the count), then 4-bit digits of the degrees
+        digits = 0 if self.uniform else max(1, -(-int(self.degrees.max()).bit_length() // 4))
+        super().__init__(np.stack([np.ones_like(self.degrees)] +
+                                  [(self.degrees >> (4 * k)) & 15 for k in range(digits)], 1),
+                         population)
+        self._exact = 15 * self.degrees.size < 1 << 24
+        self.sums_suffice = self.record == 0 and self._exact
         key = (self.degrees.size, int(self.degrees[0])) if self.uniform else \
             self.degrees.tobytes()
         self._key = (population, self.record, key)
-        # the columns of the event product: ones (the count), then 4-bit digits of the degrees
-        digits = 0 if self.uniform else max(1, -(-int(self.degrees.max()).bit_length() // 4))
-        self._columns = np.stack([np.ones_like(self.degrees)] +
-                                 [(self.degrees >> (4 * k)) & 15 for k in range(digits)], 1)
-        self._exact = 15 * self.degrees.size < 1 << 24
 
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Activity) and other._key == self._key
+    def from_sums(self, sums: Array) -> dict:
+        sums = sums.astype(jnp.int32)
+        spikes = sums[..., 0]
+        events = spikes * int(self.degrees[0]) if self.uniform else sum(
+            sums[..., 1 + k] << (4 * k) for k in range(self.columns.shape[1] - 1))
+        return {"spikes": spikes, "events": events}
 
     def __call__(self, outputs: dict) -> dict:
         z = outputs["spikes"][self.population]
-        fired = z != 0
-        if self._exact and fast_rnn.events_available():
-            from neuro import _event_kernels
-
-            rows = fired.reshape(-1, fired.shape[-1])
-            sums = _event_kernels.matmul(rows, jnp.asarray(self._columns, jnp.float32))
-            sums = sums.astype(jnp.int32).reshape(*fired.shape[:-1], -1)
-            spikes = sums[..., 0]
-            events = spikes * int(self.degrees[0]) if self.uniform else sum(
-                sums[..., 1 + k] << (4 * k) for k in range(self._columns.shape[1] - 1))
+        if self._exact:
+            out = self.from_sums(self.sums(z))
         else:
+            fired = z != 0
             spikes = jnp.sum(fired, axis=-1, dtype=jnp.int32)
             events = spikes * int(self.degrees[0]) if self.uniform else \
                 jnp.sum(jnp.where(fired, self.degrees, 0), axis=-1, dtype=jnp.int32)
-        out = {"spikes": spikes, "events": events}
+            out = {"spikes": spikes, "events": events}
         if self.record:
-            out["raster"] = fired[..., : self.record]
+            out["raster"] = z[..., : self.record] != 0
         return out
 
 

@@ -20,7 +20,10 @@ step, as :func:`neuro.run.simulate` does for the record's shapes, compiles no Nu
 and ``every = 1``, no ``remat_chunk`` (the kernel has no derivative; use ``backend="event"`` for
 gradients). The monitors may ask for anything of the step's outputs: the kernel writes the
 spikes of every step (``uint8``; the membrane too when a monitor reads ``"v"``) and the monitors
-are applied to them afterwards. A fused projection in a network without this pattern is an
+are applied to them afterwards. A :class:`neuro.monitors.SpikeSums` monitor (a weighted spike
+count, such as :class:`neuro.models.coba.Activity`) is instead added up by the kernel from its
+spike lists, O(spikes) per step, and no ``[steps, N]`` spikes are written (at N = 400,000 the
+dense spikes and the monitor's pass over them had cost about a fifth of the step). A fused projection in a network without this pattern is an
 error, never a silent fallback; off CPU, or without Numba, the reference step runs.
 
 Per step, the kernel does what the reference :meth:`Network.step` does, in the same order, with
@@ -73,8 +76,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neuro.monitors import SpikeSums
+
 Array = jax.Array
-#: spikes written per chunk (uint8, steps x neurons): bounds the kernel's output buffer
+#: bytes of records per kernel call (uint8 spikes, steps x neurons; or a SpikeSums monitor's
+#: sums, steps x blocks x columns): bounds the kernel's output buffer
 CHUNK_BYTES = 1 << 22
 #: the fewest neurons a thread gets (smaller networks run on fewer threads)
 MIN_NEURONS_PER_THREAD = 1 << 13
@@ -203,14 +209,23 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
     dtype = z0.dtype
     probe = {"spikes": {name: jax.ShapeDtypeStruct((n,), dtype)}, "readout": {},
              "modulators": {}}
-    want_v = _reads_v(monitors, probe, select)
-    call = _Kernel(net, name, pop, dtype, want_v)
+    sums = (isinstance(monitors, SpikeSums) and monitors.sums_suffice
+            and monitors.population == name and monitors.columns.shape[0] == n)
+    if sums:  # the kernel adds the monitor's columns per spike: no dense spikes
+        call = _Kernel(net, name, pop, dtype, False, monitors.columns)
+        per_chunk = CHUNK_BYTES // (np.dtype(dtype).itemsize * call.n_blocks * call.n_sums)
+    else:
+        call = _Kernel(net, name, pop, dtype, _reads_v(monitors, probe, select))
+        per_chunk = CHUNK_BYTES // max(n, 1)
     # whole windows per call (a window's blocks advance together)
-    per_chunk = max(1, CHUNK_BYTES // max(n, 1))
     per_chunk = min(length, max(call.window, per_chunk - per_chunk % call.window))
     n_chunks, tail = divmod(length, per_chunk)
+    want_v = call.want_v
 
     def run(carry, steps):
+        if sums:
+            carry, s = call(carry, steps)
+            return carry, jax.vmap(monitors.from_sums)(s)
         carry, (spikes, v) = call(carry, steps)
         outputs = {"spikes": {name: spikes.astype(dtype)}, "readout": {}, "modulators": {}}
         if want_v:
@@ -274,10 +289,13 @@ class _Kernel:
     """The custom call for one network (static layout) and its carry: ``(v, ref, g, z,
     positions, lists, counts, buffers, offsets)``; ``lists``/``counts`` hold the ring of the
     last steps' spikes by block, ``offsets`` each row's block segments (scratch, built by the
-    first call)."""
+    first call). With ``columns`` (``[N, k]``, a :class:`neuro.monitors.SpikeSums`) a call
+    returns the sums ``[steps, k]`` of every step instead of its spikes."""
 
-    def __init__(self, net, name, pop, dtype, want_v):
+    def __init__(self, net, name, pop, dtype, want_v, columns=None):
         self.name, self.pop, self.dtype, self.want_v = name, pop, dtype, want_v
+        self.columns = None if columns is None else jnp.asarray(columns, dtype).reshape(-1)
+        self.n_sums = 0 if columns is None else int(np.shape(columns)[1])
         self.projs = list(net.projections.items())
         neuron, synapse = pop.neuron, pop.synapse
         n = pop.size
@@ -302,7 +320,7 @@ class _Kernel:
         self.block, self.n_blocks = _blocks(n, self.threads)
         self.target = _fused_target(np.dtype(dtype).name, self.n_channels, self.kind,
                                     neuron.method, self.per_neuron, self.decay_full, want_v,
-                                    len(self.projs), self.threads > 1)
+                                    len(self.projs), self.threads > 1, self.n_sums)
         pdims = []
         for (_, p), d in zip(self.projs, self.delays, strict=True):
             pdims += [p.targets.shape[1], p.weights.shape[1], d, p.channel * p.n_post, p.sink]
@@ -346,7 +364,12 @@ class _Kernel:
         for (_, p), extent in zip(self.projs, self.extents, strict=True):
             args += [p.targets, p.weights, extent]
         shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in state]
-        shapes.append(jax.ShapeDtypeStruct((steps, n), jnp.uint8))
+        if self.n_sums:  # one step of spikes (scratch), the sums per step and block
+            args.append(self.columns)
+            shapes += [jax.ShapeDtypeStruct((n,), jnp.uint8),
+                       jax.ShapeDtypeStruct((steps, self.n_blocks, self.n_sums), dtype)]
+        else:
+            shapes.append(jax.ShapeDtypeStruct((steps, n), jnp.uint8))
         if self.want_v:
             shapes.append(jax.ShapeDtypeStruct((steps, n), dtype))
         aliases = {i: i for i in range(len(state))}
@@ -356,8 +379,9 @@ class _Kernel:
         k, P = 7, len(self.projs)
         new = (*res[:k], tuple(res[k:k + P]), tuple(res[k + P:k + 2 * P]))
         k += 2 * P
-        out = (res[k], res[k + 1] if self.want_v else None)
-        return new, out
+        if self.n_sums:  # the blocks' sums, added in block order
+            return new, jnp.sum(res[k + 1], axis=1)
+        return new, (res[k], res[k + 1] if self.want_v else None)
 
     def final(self, state, carry):
         v, ref, g, z, positions, _, _, buffers, _ = carry
@@ -574,10 +598,15 @@ def _fma_intrinsic():
 
 @functools.cache
 def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuron: bool,
-                  decay_full: bool, want_v: bool, n_proj: int, parallel: bool) -> str:
-    """Compile and register the kernel for this static layout; return its target name."""
+                  decay_full: bool, want_v: bool, n_proj: int, parallel: bool,
+                  n_sums: int = 0) -> str:
+    """Compile and register the kernel for this static layout; return its target name.
+    ``n_sums > 0``: instead of the ``[steps, N]`` spikes, the kernel writes per step and block
+    the sums of ``n_sums`` columns over the block's spikes (:class:`neuro.monitors.SpikeSums`),
+    and uses one step of spikes as scratch."""
     import numba
     from numba import types
+    from numba.np.unsafe.ndarray import to_fixed_tuple
 
     from neuro.projections._native import register_cfunc
 
@@ -586,6 +615,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     mask = ubits((1 << (8 * np.dtype(dtype).itemsize - 1)) - 1)  # z != 0 on the bit pattern
     i32 = types.int32
     C = n_channels
+    NREV = max(C, 1)
     conductance = kind == "conductance"
     exp_euler = method == "exp_euler"
     P = n_proj
@@ -652,7 +682,9 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     # gets one increment and decrement per use, which kept the neuron loop from being
     # vectorised (measured 2.8x slower at N = 40,000)
     fsize = np.dtype(dtype).itemsize
-    IN = n_state + 2  # addrs: the outputs (state, spikes, membrane), then the inputs
+    IN = n_state + 2  # addrs: the outputs (state, spikes, membrane or sums), then the inputs
+    K = n_sums
+    n_in = n_state + 5 + 3 * P + (1 if K else 0)
     ptr, addr = _pointer_casts()
     prefetch = _prefetch_intrinsic()
     AHEAD = 8  # spikes
@@ -678,6 +710,9 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         params = view(addrs, IN + n_state, 5 * (n if per_neuron else 1), f)
         rev = view(addrs, IN + n_state + 1, max(C, 1), f)
         decay = view(addrs, IN + n_state + 2, m if decay_full else C, f)
+        # the reversal potentials as scalars: loaded in the loop, only under r == 0, they
+        # became masked gathers of the vectorised loop
+        rv = to_fixed_tuple(rev, NREV)
         lo = b * B
         hi = min(n, lo + B)
         for k in range(n_steps):
@@ -703,6 +738,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                                          lists[row + q + AHEAD] * width)
                             for line in range(0, width, 16):
                                 prefetch(ahead[line:])
+                            if nb > 1:  # and its segments
+                                prefetch(offs[lists[row + q + AHEAD] * (nb + 1) + b:])
                         head = i * (nb + 1)
                         ordered = nb == 1 or offs[head] >= 0
                         start, stop = (0, extent[i]) if nb == 1 else (offs[head + b],
@@ -730,7 +767,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                                                            else weights[first + s])
             # on views from lo indexed from 0 (and n known >= 0): Numba's negative-index
             # wraparound then folds away and the loop is vectorised
-            o = (t0 + k) * n
+            o = 0 if K else (t0 + k) * n  # with sums, one step of spikes as scratch
             size = hi - lo
             vb = view(addrs, 0, size, f, lo, fsize)
             rb = view(addrs, 1, size, i32, lo)
@@ -741,7 +778,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 db = view(addrs, IN + n_state + 2, m - lo, f, lo, fsize) if decay_full else decay
                 for j in range(size):
                     vj, fired = integrate(vb[j], rb[j], gb, j, n, pb[j], pb[n + j],
-                                          pb[2 * n + j], pb[3 * n + j], pb[4 * n + j], rev)
+                                          pb[2 * n + j], pb[3 * n + j], pb[4 * n + j], rv)
                     vb[j] = vj
                     rb[j] = n_ref if fired else max(rb[j] - 1, 0)
                     zb[j] = 1 if fired else 0
@@ -753,7 +790,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 db = view(addrs, IN + n_state + 2, m - lo, f, lo, fsize) if decay_full else decay
                 for j in range(size):
                     vj, fired = integrate(vb[j], rb[j], gb, j, n, a, v_rest, v_reset, v_th,
-                                          bias, rev)
+                                          bias, rv)
                     vb[j] = vj
                     rb[j] = n_ref if fired else max(rb[j] - 1, 0)
                     zb[j] = 1 if fired else 0
@@ -780,6 +817,15 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     cnt += 1
                 j += 1
             counts[slot * nb + b] = cnt
+            if K:  # the step's sums over the block's spikes, in ascending order
+                sums = view(addrs, n_state + 1, K, f, ((t0 + k) * nb + b) * K, fsize)
+                columns = view(addrs, IN + n_in - 1, n * K, f)
+                for c in range(K):
+                    sums[c] = zero
+                for q in range(cnt):
+                    at = lb[q] * K
+                    for c in range(K):
+                        sums[c] += columns[at + c]
             if want_v:
                 vo = view(addrs, n_state + 1, size, f, o + lo, fsize)
                 for jj in range(size):
@@ -893,8 +939,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 offs[head] = -1
 
     sig = types.void(types.CPointer(types.voidptr), types.CPointer(types.voidptr))
-    n_out = n_state + (2 if want_v else 1)
-    n_in = n_state + 5 + 3 * P
+    n_out = n_state + (2 if want_v or K else 1)
 
     @numba.cfunc(sig, nopython=True, error_model="numpy")
     def kernel(out, ins):
@@ -960,5 +1005,5 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 z[lists[last * n + sb * B + q]] = one
 
     name = (f"neuro_fused_lif_{dtype}_{C}_{kind}_{method}_{int(per_neuron)}_{int(decay_full)}_"
-            f"{int(want_v)}_{P}_{int(parallel)}")
+            f"{int(want_v)}_{P}_{int(parallel)}_{K}")
     return register_cfunc(name, kernel, n_in, n_out)

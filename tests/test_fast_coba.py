@@ -142,6 +142,41 @@ def test_blocks_on_threads_are_bitwise_equal(blocks, monkeypatch):
     _assert_same(a.state, b.state, atol=1e-4)  # exponential Euler: expf within 1 ulp
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_spike_sums_are_added_per_spike_without_dense_spikes(threads, monkeypatch):
+    """A SpikeSums monitor (the activity counts; group counts with real weights) is computed
+    by the kernel from its spike lists, per block: the integer counts equal the reference's,
+    the real sums to float32 rounding, in kernel calls that end inside a window and with a
+    remainder call."""
+    from neuro.monitors import SpikeSums
+
+    monkeypatch.setattr(fast_coba, "MIN_NEURONS_PER_THREAD", 16)
+    monkeypatch.setattr(fast_coba, "CHUNK_BYTES", 4 * 3 * 2 * 7)  # 7 steps per call
+    fast_coba.set_threads(threads)
+    calls = []
+    init = fast_coba._Kernel.__init__
+
+    def spy(self, *args, **kw):
+        init(self, *args, **kw)
+        calls.append((self.n_sums, self.n_blocks))
+
+    monkeypatch.setattr(fast_coba._Kernel, "__init__", spy)
+    try:
+        ref, got = _runs(300, 1003, coba.monitor, variant="auryn")
+        assert calls == [(3, threads)]  # the sums path: a count and two digits of degree
+        assert int(np.asarray(ref.records["events"]).sum()) > 20000
+        _assert_same(ref.records, got.records)
+        _assert_same(ref.state, got.state)
+        rng = np.random.default_rng(3)
+        groups = SpikeSums(np.stack([np.arange(300) < 240, rng.random(300)], 1), "n")
+        ref, got = _runs(300, 400, lambda net: groups, variant="auryn")
+        np.testing.assert_array_equal(got.records[:, 0], ref.records[:, 0])
+        np.testing.assert_allclose(got.records[:, 1], ref.records[:, 1], rtol=1e-6)
+        assert float(np.asarray(ref.records[:, 1]).sum()) > 10
+    finally:
+        fast_coba.set_threads(1)
+
+
 def test_rows_out_of_block_order_are_delivered_in_slot_order(blocks):
     """Table rows whose targets are not ascending cannot be cut into one segment per block:
     each block takes its targets from the whole row, in slot order, so the sums still equal

@@ -172,20 +172,26 @@ def test_monitor_is_hashable_by_value_and_checks_record():
 
 
 def test_activity_event_product_equals_the_sums(monkeypatch):
-    """The monitor's event-driven sums (degrees split in 4-bit digits) equal jnp's integer sums,
-    per step and under vmap (the fused loop), for degrees of several digits."""
+    """The monitor's event-driven sums (degrees split in 4-bit digits) equal NumPy's integer
+    sums, per step and under vmap (the fused loop), for degrees of several digits; so does its
+    dense fallback without the event kernels."""
+    from neuro import fast_rnn
+
     rng = np.random.default_rng(5)
     n = 3000
     degrees = rng.integers(0, 5000, n)
     z = (rng.random((12, n)) < 0.3).astype(np.float32)
     z[0] = 1.0  # every neuron at once
+    ref = {"spikes": z.sum(1).astype(np.int64), "events": (z != 0).astype(np.int64) @ degrees,
+           "raster": z[:, :7] != 0}
     mon = coba.Activity(degrees, record=7)
     fast = [mon({"spikes": {"n": z[0]}}), jax.jit(jax.vmap(mon))({"spikes": {"n": z}})]
-    monkeypatch.setattr(coba.fast_rnn, "events_available", lambda: False)
-    ref = jax.vmap(mon)({"spikes": {"n": z}})
+    monkeypatch.setattr(fast_rnn, "events_available", lambda: False)
+    dense = jax.vmap(mon)({"spikes": {"n": z}})
     assert int(ref["events"][0]) == int(degrees.sum())
     for key in ("spikes", "events", "raster"):
         np.testing.assert_array_equal(fast[1][key], ref[key])
+        np.testing.assert_array_equal(dense[key], ref[key])
         np.testing.assert_array_equal(fast[0][key], ref[key][0])
 
 
