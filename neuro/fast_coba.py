@@ -23,8 +23,9 @@ spikes of every step (``uint8``; the membrane too when a monitor reads ``"v"``) 
 are applied to them afterwards. A :class:`neuro.monitors.SpikeSums` monitor (a weighted spike
 count, such as :class:`neuro.models.coba.Activity`) is instead added up by the kernel from its
 spike lists, O(spikes) per step, and no ``[steps, N]`` spikes are written (at N = 400,000 the
-dense spikes and the monitor's pass over them had cost about a fifth of the step). A fused projection in a network without this pattern is an
-error, never a silent fallback; off CPU, or without Numba, the reference step runs.
+dense spikes and the monitor's pass over them had cost about a fifth of the step). A fused
+projection in a network without this pattern is an error, never a silent fallback; off CPU,
+or without Numba, the reference step runs.
 
 Per step, the kernel does what the reference :meth:`Network.step` does, in the same order, with
 the same roundings: XLA:CPU fuses a multiply into the add that consumes it (one FMA), and the
@@ -287,10 +288,12 @@ def _batched(net, state, monitors, length, select):
 
 class _Kernel:
     """The custom call for one network (static layout) and its carry: ``(v, ref, g, z,
-    positions, lists, counts, buffers, offsets)``; ``lists``/``counts`` hold the ring of the
-    last steps' spikes by block, ``offsets`` each row's block segments (scratch, built by the
-    first call). With ``columns`` (``[N, k]``, a :class:`neuro.monitors.SpikeSums`) a call
-    returns the sums ``[steps, k]`` of every step instead of its spikes."""
+    positions, lists, counts, buffers, offsets, extents)``; ``lists``/``counts`` hold the ring
+    of the last steps' spikes by block, ``offsets`` each row's block segments and ``extents``
+    its slots up to the last synapse (scratch, built by the first call; computing the extents
+    in XLA cost 113 ms per run at N = 400,000, in-degree 80). With ``columns`` (``[N, k]``, a
+    :class:`neuro.monitors.SpikeSums`) a call returns the sums ``[steps, k]`` of every step
+    instead of its spikes."""
 
     def __init__(self, net, name, pop, dtype, want_v, columns=None):
         self.name, self.pop, self.dtype, self.want_v = name, pop, dtype, want_v
@@ -325,12 +328,6 @@ class _Kernel:
         for (_, p), d in zip(self.projs, self.delays, strict=True):
             pdims += [p.targets.shape[1], p.weights.shape[1], d, p.channel * p.n_post, p.sink]
         self.pdims = np.array(pdims, np.int32)
-        # per table row, the slots up to its last synapse (the rest is padding that only adds
-        # into the sink, whose trace decays to 0 every step): once per run, not per chunk
-        self.extents = [jnp.max(jnp.where(p.targets != p.sink,
-                                          jnp.arange(1, p.targets.shape[1] + 1, dtype=jnp.int32),
-                                          0), axis=1).astype(jnp.int32)
-                        for _, p in self.projs]
 
     def init(self, state):
         name = self.name
@@ -350,19 +347,20 @@ class _Kernel:
         counts = jnp.zeros((self.n_slots * self.n_blocks + 2,), jnp.int32).at[-1].set(-1)
         size = (self.n + 1) * (self.n_blocks + 1) if self.n_blocks > 1 else 1
         offsets = tuple(jnp.zeros((size,), jnp.int32) for _ in self.projs)
+        extents = tuple(jnp.zeros((self.n + 1,), jnp.int32) for _ in self.projs)
         return (neuron.v, neuron.refractory.astype(jnp.int32), state.synapses[name],
-                state.z[name], positions, lists, counts, tuple(buffers), offsets)
+                state.z[name], positions, lists, counts, tuple(buffers), offsets, extents)
 
     def __call__(self, carry, steps):
-        v, ref, g, z, positions, lists, counts, buffers, offsets = carry
+        v, ref, g, z, positions, lists, counts, buffers, offsets, extents = carry
         n, dtype = self.n, self.dtype
         dims = np.array([n, self.n_channels, steps, int(self.pop.neuron.n_ref), self.block,
                          self.n_blocks, self.window, self.n_slots, _pool(self.threads)],
                         np.int32)
-        state = (v, ref, g, z, positions, lists, counts, *buffers, *offsets)
+        state = (v, ref, g, z, positions, lists, counts, *buffers, *offsets, *extents)
         args = [*state, self.params, self.reversal, self.decay, dims, self.pdims]
-        for (_, p), extent in zip(self.projs, self.extents, strict=True):
-            args += [p.targets, p.weights, extent]
+        for _, p in self.projs:
+            args += [p.targets, p.weights]
         shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in state]
         if self.n_sums:  # one step of spikes (scratch), the sums per step and block
             args.append(self.columns)
@@ -377,14 +375,14 @@ class _Kernel:
                                 vmap_method="sequential")
         res = call(*args)
         k, P = 7, len(self.projs)
-        new = (*res[:k], tuple(res[k:k + P]), tuple(res[k + P:k + 2 * P]))
-        k += 2 * P
+        new = (*res[:k], *(tuple(res[k + j * P:k + (j + 1) * P]) for j in range(3)))
+        k += 3 * P
         if self.n_sums:  # the blocks' sums, added in block order
             return new, jnp.sum(res[k + 1], axis=1)
         return new, (res[k], res[k + 1] if self.want_v else None)
 
     def final(self, state, carry):
-        v, ref, g, z, positions, _, _, buffers, _ = carry
+        v, ref, g, z, positions, _, _, buffers, _, _ = carry
         name = self.name
         old = state.neurons[name]
         neurons = {**state.neurons, name: old._replace(v=v, refractory=ref.astype(
@@ -621,8 +619,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     P = n_proj
     one = f(1.0)
     zero = f(0.0)
-    # aliased outputs: v, ref, g, z, positions, lists, counts, P buffers, P offsets
-    n_state = 7 + 2 * P
+    # aliased outputs: v, ref, g, z, positions, lists, counts, P buffers, P offsets, P extents
+    n_state = 7 + 3 * P
     fma = _fma_intrinsic()
     exp = _exp32() if np.dtype(dtype) == np.float32 else np.exp
 
@@ -684,7 +682,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     fsize = np.dtype(dtype).itemsize
     IN = n_state + 2  # addrs: the outputs (state, spikes, membrane or sums), then the inputs
     K = n_sums
-    n_in = n_state + 5 + 3 * P + (1 if K else 0)
+    n_in = n_state + 5 + 2 * P + (1 if K else 0)
     ptr, addr = _pointer_casts()
     prefetch = _prefetch_intrinsic()
     AHEAD = 8  # spikes
@@ -721,9 +719,9 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 width, w_cols, d, offset, sink = (pdims[5 * p], pdims[5 * p + 1],
                                                   pdims[5 * p + 2], pdims[5 * p + 3],
                                                   pdims[5 * p + 4])
-                targets = view(addrs, IN + n_state + 5 + 3 * p, (n + 1) * width, i32)
-                weights = view(addrs, IN + n_state + 6 + 3 * p, (n + 1) * w_cols, f)
-                extent = view(addrs, IN + n_state + 7 + 3 * p, n + 1, i32)
+                targets = view(addrs, IN + n_state + 5 + 2 * p, (n + 1) * width, i32)
+                weights = view(addrs, IN + n_state + 6 + 2 * p, (n + 1) * w_cols, f)
+                extent = view(addrs, 7 + 2 * P + p, n + 1, i32)
                 offs = view(addrs, 7 + P + p, (n + 1) * (nb + 1), i32)
                 src = (slot0 + k - 1 - d) % R
                 identity = offset == 0 and sink == m - 1
@@ -734,7 +732,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                         i = lists[row + q]
                         first = i * width
                         if q + AHEAD < cnt:  # the table row of a later spike, into cache
-                            ahead = view(addrs, IN + n_state + 5 + 3 * p, width, i32,
+                            ahead = view(addrs, IN + n_state + 5 + 2 * p, width, i32,
                                          lists[row + q + AHEAD] * width)
                             for line in range(0, width, 16):
                                 prefetch(ahead[line:])
@@ -746,7 +744,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                                                                       offs[head + b + 1])
                         if ordered and w_cols == 1 and identity:  # the common case
                             w = weights[i]
-                            tb = view(addrs, IN + n_state + 5 + 3 * p, stop - start, i32,
+                            tb = view(addrs, IN + n_state + 5 + 2 * p, stop - start, i32,
                                       first + start)
                             for s in range(stop - start):
                                 g[tb[s]] += w  # padding (one block) adds into the sink
@@ -904,6 +902,17 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 t0 += n_steps
 
     @numba.njit(error_model="numpy")
+    def row_extents(n, width, sink, targets, extent):
+        """Per table row, the slots up to its last synapse: the rest is padding, which adds
+        only into the sink (whose trace decays to 0 every step). From the row's end, so only
+        the padding and one synapse are read."""
+        for i in range(n + 1):
+            s = width
+            while s > 0 and targets[i * width + s - 1] == sink:
+                s -= 1
+            extent[i] = s
+
+    @numba.njit(error_model="numpy")
     def build_offsets(n, B, nb, width, offset, sink, targets, extent, offs):
         """Per table row, where the targets of each block start: block b is the row's slots
         offs[b] .. offs[b + 1] when the row is in block order (its target neurons ascending
@@ -965,12 +974,15 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         # this run (z, then the delay buffers: slot position - k holds the spikes of k steps
         # before z's, in the longest line)
         if counts[R * nb + 1] == -1:
-            for p in range(P if nb > 1 else 0):  # one block: every row is one segment
+            for p in range(P):
                 width = pdims[5 * p]
-                build_offsets(n, B, nb, width, pdims[5 * p + 3], pdims[5 * p + 4],
-                              numba.carray(ins[n_state + 5 + 3 * p], ((n + 1) * width,), i32),
-                              numba.carray(ins[n_state + 7 + 3 * p], (n + 1,), i32),
-                              numba.carray(out[7 + P + p], ((n + 1) * (nb + 1),), i32))
+                targets = numba.carray(ins[n_state + 5 + 2 * p], ((n + 1) * width,), i32)
+                extent = numba.carray(out[7 + 2 * P + p], (n + 1,), i32)
+                row_extents(n, width, pdims[5 * p + 4], targets, extent)
+                if nb > 1:  # one block: every row is one segment
+                    build_offsets(n, B, nb, width, pdims[5 * p + 3], pdims[5 * p + 4], targets,
+                                  extent, numba.carray(out[7 + P + p], ((n + 1) * (nb + 1),),
+                                                       i32))
             for s in range(R * nb):
                 counts[s] = 0
             longest = 0
