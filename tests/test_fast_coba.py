@@ -101,6 +101,23 @@ def _two_projection_net(backend, per_neuron=False, shuffle=False):
     return net, state._replace(neurons={"n": state.neurons["n"]._replace(v=v0)})
 
 
+def test_long_refractory_counters_run_as_in_the_reference():
+    """Counters set far above n_ref (1000, 300; n_ref = 51) count down as in the reference."""
+    net_e, s0 = coba.coba_network(300, seed=1, variant="auryn")
+    net_f, _ = coba.coba_network(300, seed=1, variant="auryn", backend="fused")
+    neuron = s0.neurons["n"]
+    ref = np.zeros(300, np.asarray(neuron.refractory).dtype)
+    ref[:20], ref[20:40], ref[40:60] = 1000, 300, 51
+    s0 = s0._replace(neurons={"n": neuron._replace(refractory=jnp.asarray(ref))})
+    a = run.simulate(net_e, s0, n_steps=800, monitors=("spikes",))
+    b = run.simulate(net_f, s0, n_steps=800, monitors=("spikes",))
+    z = np.asarray(a.records["spikes"]["n"])
+    assert not z[:300, 20:40].any() and z[:, 20:60].any()  # held, then firing
+    assert (np.asarray(a.state.neurons["n"].refractory)[:20] == 200).all()  # still counting
+    _assert_same(a.records, b.records)
+    _assert_same(a.state, b.state)
+
+
 @pytest.mark.parametrize("per_neuron", [False, True])
 def test_several_projections_channels_delays_and_per_neuron_parameters(per_neuron):
     ref_net, s0 = _two_projection_net("event", per_neuron)
