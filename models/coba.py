@@ -282,9 +282,10 @@ class Activity(SpikeSums):
     of their neuron. Hashable by value, so equal monitors share one compiled loop.
 
     Both sums are one :class:`neuro.monitors.SpikeSums`, ``[z != 0] @ [1, nibbles of the
-    degrees]``: without a raster the fused backend (:mod:`neuro.fast_coba`) adds them per spike
-    and writes no dense spikes. Their float32 sums are exact integers: each is at most
-    ``15 N < 2^24`` (``N`` up to 1,118,481; above that the sums are int32 ``jnp.sum``)."""
+    degrees]`` with the raster as its ``head``: the fused backend (:mod:`neuro.fast_coba`) adds
+    them per spike and writes the spikes of the recorded neurons only. Their float32 sums are
+    exact integers: each is at most ``15 N < 2^24`` (``N`` up to 1,118,481; above that the sums
+    are int32 ``jnp.sum``)."""
 
     def __init__(self, degrees: np.ndarray, record: int = 0, population: str = POPULATION):
         self.degrees = np.asarray(degrees, dtype=np.int32)
@@ -294,33 +295,35 @@ class Activity(SpikeSums):
         digits = 0 if self.uniform else max(1, -(-int(self.degrees.max()).bit_length() // 4))
         super().__init__(np.stack([np.ones_like(self.degrees)] +
                                   [(self.degrees >> (4 * k)) & 15 for k in range(digits)], 1),
-                         population)
+                         population, self.record)
         self._exact = 15 * self.degrees.size < 1 << 24
-        self.sums_suffice = self.record == 0 and self._exact
+        self.sums_suffice = self._exact
         key = (self.degrees.size, int(self.degrees[0])) if self.uniform else \
             self.degrees.tobytes()
         self._key = (population, self.record, key)
 
-    def from_sums(self, sums: Array) -> dict:
+    def from_sums(self, sums: Array, head: Array) -> dict:
         sums = sums.astype(jnp.int32)
         spikes = sums[..., 0]
         events = spikes * int(self.degrees[0]) if self.uniform else sum(
             sums[..., 1 + k] << (4 * k) for k in range(self.columns.shape[1] - 1))
-        return {"spikes": spikes, "events": events}
+        return self._record(spikes, events, head)
+
+    def _record(self, spikes: Array, events: Array, head: Array) -> dict:
+        out = {"spikes": spikes, "events": events}
+        if self.record:
+            out["raster"] = head
+        return out
 
     def __call__(self, outputs: dict) -> dict:
-        z = outputs["spikes"][self.population]
         if self._exact:
-            out = self.from_sums(self.sums(z))
-        else:
-            fired = z != 0
-            spikes = jnp.sum(fired, axis=-1, dtype=jnp.int32)
-            events = spikes * int(self.degrees[0]) if self.uniform else \
-                jnp.sum(jnp.where(fired, self.degrees, 0), axis=-1, dtype=jnp.int32)
-            out = {"spikes": spikes, "events": events}
-        if self.record:
-            out["raster"] = z[..., : self.record] != 0
-        return out
+            return super().__call__(outputs)
+        z = outputs["spikes"][self.population]
+        fired = z != 0
+        spikes = jnp.sum(fired, axis=-1, dtype=jnp.int32)
+        events = spikes * int(self.degrees[0]) if self.uniform else \
+            jnp.sum(jnp.where(fired, self.degrees, 0), axis=-1, dtype=jnp.int32)
+        return self._record(spikes, events, fired[..., : self.record])
 
 
 def monitor(net: Network, record: int = 0) -> Activity:

@@ -22,7 +22,7 @@ gradients). The monitors may ask for anything of the step's outputs: the kernel 
 spikes of every step (``uint8``; the membrane too when a monitor reads ``"v"``) and the monitors
 are applied to them afterwards. A :class:`neuro.monitors.SpikeSums` monitor (a weighted spike
 count, such as :class:`neuro.models.coba.Activity`) is instead added up by the kernel from its
-spike lists, O(spikes) per step, and no ``[steps, N]`` spikes are written (at N = 400,000 the
+spike lists, O(spikes) per step, and only its raster's neurons' spikes are written (at N = 400,000 the
 dense spikes and the monitor's pass over them had cost about a fifth of the step). A fused
 projection in a network without this pattern is an error, never a silent fallback; off CPU,
 or without Numba, the reference step runs.
@@ -213,8 +213,9 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
     sums = (isinstance(monitors, SpikeSums) and monitors.sums_suffice
             and monitors.population == name and monitors.columns.shape[0] == n)
     if sums:  # the kernel adds the monitor's columns per spike: no dense spikes
-        call = _Kernel(net, name, pop, dtype, False, monitors.columns)
-        per_chunk = CHUNK_BYTES // (np.dtype(dtype).itemsize * call.n_blocks * call.n_sums)
+        call = _Kernel(net, name, pop, dtype, False, monitors.columns, monitors.head)
+        per_chunk = CHUNK_BYTES // (np.dtype(dtype).itemsize * call.n_blocks * call.n_sums
+                                    + monitors.head)
     else:
         call = _Kernel(net, name, pop, dtype, _reads_v(monitors, probe, select))
         per_chunk = CHUNK_BYTES // max(n, 1)
@@ -225,8 +226,8 @@ def fused_scan(net: Any, state: Any, inputs: Any, monitors: Any, remat_chunk: in
 
     def run(carry, steps):
         if sums:
-            carry, s = call(carry, steps)
-            return carry, jax.vmap(monitors.from_sums)(s)
+            carry, (s, head) = call(carry, steps)
+            return carry, jax.vmap(monitors.from_sums)(s, head)
         carry, (spikes, v) = call(carry, steps)
         outputs = {"spikes": {name: spikes.astype(dtype)}, "readout": {}, "modulators": {}}
         if want_v:
@@ -292,13 +293,14 @@ class _Kernel:
     of the last steps' spikes by block, ``offsets`` each row's block segments and ``extents``
     its slots up to the last synapse (scratch, built by the first call; computing the extents
     in XLA cost 113 ms per run at N = 400,000, in-degree 80). With ``columns`` (``[N, k]``, a
-    :class:`neuro.monitors.SpikeSums`) a call returns the sums ``[steps, k]`` of every step
-    instead of its spikes."""
+    :class:`neuro.monitors.SpikeSums`) a call returns the sums ``[steps, k]`` of every step and
+    the spikes ``[steps, head]`` of its first ``head`` neurons instead of all spikes."""
 
-    def __init__(self, net, name, pop, dtype, want_v, columns=None):
+    def __init__(self, net, name, pop, dtype, want_v, columns=None, head=0):
         self.name, self.pop, self.dtype, self.want_v = name, pop, dtype, want_v
         self.columns = None if columns is None else jnp.asarray(columns, dtype).reshape(-1)
         self.n_sums = 0 if columns is None else int(np.shape(columns)[1])
+        self.head = int(head)
         self.projs = list(net.projections.items())
         neuron, synapse = pop.neuron, pop.synapse
         n = pop.size
@@ -355,8 +357,8 @@ class _Kernel:
         v, ref, g, z, positions, lists, counts, buffers, offsets, extents = carry
         n, dtype = self.n, self.dtype
         dims = np.array([n, self.n_channels, steps, int(self.pop.neuron.n_ref), self.block,
-                         self.n_blocks, self.window, self.n_slots, _pool(self.threads)],
-                        np.int32)
+                         self.n_blocks, self.window, self.n_slots, _pool(self.threads),
+                         self.head], np.int32)
         state = (v, ref, g, z, positions, lists, counts, *buffers, *offsets, *extents)
         args = [*state, self.params, self.reversal, self.decay, dims, self.pdims]
         for _, p in self.projs:
@@ -365,7 +367,8 @@ class _Kernel:
         if self.n_sums:  # one step of spikes (scratch), the sums per step and block
             args.append(self.columns)
             shapes += [jax.ShapeDtypeStruct((n,), jnp.uint8),
-                       jax.ShapeDtypeStruct((steps, self.n_blocks, self.n_sums), dtype)]
+                       jax.ShapeDtypeStruct((steps, self.n_blocks, self.n_sums), dtype),
+                       jax.ShapeDtypeStruct((steps, max(self.head, 1)), jnp.uint8)]
         else:
             shapes.append(jax.ShapeDtypeStruct((steps, n), jnp.uint8))
         if self.want_v:
@@ -377,8 +380,8 @@ class _Kernel:
         k, P = 7, len(self.projs)
         new = (*res[:k], *(tuple(res[k + j * P:k + (j + 1) * P]) for j in range(3)))
         k += 3 * P
-        if self.n_sums:  # the blocks' sums, added in block order
-            return new, jnp.sum(res[k + 1], axis=1)
+        if self.n_sums:  # the blocks' sums, added in block order; the first neurons' spikes
+            return new, (jnp.sum(res[k + 1], axis=1), res[k + 2][:, :self.head] != 0)
         return new, (res[k], res[k + 1] if self.want_v else None)
 
     def final(self, state, carry):
@@ -600,8 +603,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                   n_sums: int = 0) -> str:
     """Compile and register the kernel for this static layout; return its target name.
     ``n_sums > 0``: instead of the ``[steps, N]`` spikes, the kernel writes per step and block
-    the sums of ``n_sums`` columns over the block's spikes (:class:`neuro.monitors.SpikeSums`),
-    and uses one step of spikes as scratch."""
+    the sums of ``n_sums`` columns over the block's spikes (:class:`neuro.monitors.SpikeSums`)
+    and the spikes of its first ``head`` neurons, and uses one step of spikes as scratch."""
     import numba
     from numba import types
     from numba.np.unsafe.ndarray import to_fixed_tuple
@@ -680,7 +683,8 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     # gets one increment and decrement per use, which kept the neuron loop from being
     # vectorised (measured 2.8x slower at N = 40,000)
     fsize = np.dtype(dtype).itemsize
-    IN = n_state + 2  # addrs: the outputs (state, spikes, membrane or sums), then the inputs
+    IN = n_state + 3  # addrs: the outputs (state; spikes, membrane; or scratch, sums, head),
+    # then the inputs
     K = n_sums
     n_in = n_state + 5 + 2 * P + (1 if K else 0)
     ptr, addr = _pointer_casts()
@@ -697,7 +701,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         """Steps t0 .. t0 + n_steps - 1 of the neurons of block b (module docstring): each
         step delivers the events of earlier windows that land in the block, integrates its
         neurons and lists its spikes in the ring slot of the step."""
-        dims = view(addrs, IN + n_state + 3, 9, i32)
+        dims = view(addrs, IN + n_state + 3, 10, i32)
         # the sizes are >= 0: masking the sign bit tells the compiler so
         n, n_ref, B, nb, R = dims[0] & 0x7FFFFFFF, dims[3], dims[4] & 0x7FFFFFFF, dims[5], dims[7]
         m = C * n + 1
@@ -824,6 +828,12 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     at = lb[q] * K
                     for c in range(K):
                         sums[c] += columns[at + c]
+                H = dims[9]  # and the spikes of neurons 0 .. H - 1
+                if lo < H:
+                    hb = view(addrs, n_state + 2, min(hi, H) - lo, types.uint8,
+                              (t0 + k) * H + lo, 1)
+                    for j in range(min(hi, H) - lo):
+                        hb[j] = zb[j]
             if want_v:
                 vo = view(addrs, n_state + 1, size, f, o + lo, fsize)
                 for jj in range(size):
@@ -833,7 +843,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     def delay_lines(n_steps, slot0, addrs):
         """The delay lines of the reference state over a window: at step s, slot position
         holds the spikes of step s - 1 - d and receives those of step s - 1."""
-        dims = view(addrs, IN + n_state + 3, 9, i32)
+        dims = view(addrs, IN + n_state + 3, 10, i32)
         n, B, nb, R = dims[0], dims[4], dims[5], dims[7]
         pdims = view(addrs, IN + n_state + 4, 5 * P, i32)
         positions = view(addrs, 4, P, i32)
@@ -948,7 +958,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 offs[head] = -1
 
     sig = types.void(types.CPointer(types.voidptr), types.CPointer(types.voidptr))
-    n_out = n_state + (2 if want_v or K else 1)
+    n_out = n_state + (3 if K else 2 if want_v else 1)
 
     @numba.cfunc(sig, nopython=True, error_model="numpy")
     def kernel(out, ins):
@@ -957,7 +967,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             addrs[k] = addr(out[k])
         for k in range(n_in):
             addrs[IN + k] = addr(ins[k])
-        dims = numba.carray(ins[n_state + 3], (9,), i32)
+        dims = numba.carray(ins[n_state + 3], (10,), i32)
         n, steps, B, nb, W, R, threads = (dims[0], dims[2], dims[4], dims[5], dims[6], dims[7],
                                           dims[8])
         pdims = numba.carray(ins[n_state + 4], (5 * P,), i32)

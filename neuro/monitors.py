@@ -32,9 +32,12 @@ class SpikeSums:
         such as a count, keeps its sums below ``2**24``).
     population : str
         The population whose spikes ``outputs["spikes"][population]`` are summed.
+    head : int, default 0
+        The record also gets the spikes (``z != 0``) of neurons ``0 .. head - 1``, a raster.
 
     Subclasses give the record its form by overriding :meth:`from_sums` (default: the sums
-    ``[k]``). Hashable by value, so equal monitors share one compiled loop.
+    ``[k]``, and the raster when ``head > 0``). Hashable by value, so equal monitors share one
+    compiled loop.
 
     Attributes
     ----------
@@ -45,16 +48,20 @@ class SpikeSums:
 
     sums_suffice = True
 
-    def __init__(self, columns: Any, population: str):
+    def __init__(self, columns: Any, population: str, head: int = 0):
         columns = np.asarray(columns, dtype=np.float32)
         if columns.ndim != 2 or not columns.shape[1]:
             raise ValueError(f"columns must be a [N, k] array with k >= 1; got shape "
                              f"{columns.shape}")
         if not np.all(np.isfinite(columns)):
             raise ValueError("columns must be finite")
+        if isinstance(head, bool) or not isinstance(head, int | np.integer) or \
+                not 0 <= head <= columns.shape[0]:
+            raise ValueError(f"head must be an int in [0, {columns.shape[0]}]; got {head!r}")
         self.columns = columns
         self.population = str(population)
-        self._key = (self.population, columns.shape,
+        self.head = int(head)
+        self._key = (self.population, self.head, columns.shape,
                      hashlib.sha1(columns.tobytes()).hexdigest())
 
     def __hash__(self) -> int:
@@ -81,9 +88,11 @@ class SpikeSums:
             return _event_kernels.matmul(rows, columns).reshape(*fired.shape[:-1], -1)
         return fired.astype(columns.dtype) @ columns
 
-    def from_sums(self, sums: Array) -> Any:
-        """The record of one step from its sums ``[k]`` (default: the sums)."""
-        return sums
+    def from_sums(self, sums: Array, head: Array) -> Any:
+        """The record of one step from its sums ``[k]`` and the spikes ``[head]`` (bool) of
+        the first neurons (default: the sums, or ``{"sums": sums, "raster": head}``)."""
+        return {"sums": sums, "raster": head} if self.head else sums
 
     def __call__(self, outputs: dict) -> Any:
-        return self.from_sums(self.sums(outputs["spikes"][self.population]))
+        z = outputs["spikes"][self.population]
+        return self.from_sums(self.sums(z), z[..., : self.head] != 0)

@@ -161,14 +161,14 @@ def test_blocks_on_threads_are_bitwise_equal(blocks, monkeypatch):
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_spike_sums_are_added_per_spike_without_dense_spikes(threads, monkeypatch):
-    """A SpikeSums monitor (the activity counts; group counts with real weights) is computed
-    by the kernel from its spike lists, per block: the integer counts equal the reference's,
-    the real sums to float32 rounding, in kernel calls that end inside a window and with a
-    remainder call."""
+    """A SpikeSums monitor (the activity counts and a raster of 130 neurons; group counts with
+    real weights) is computed by the kernel from its spike lists, per block: the integer counts
+    and the raster equal the reference's, the real sums to float32 rounding, in kernel calls of
+    two windows and a remainder call that ends inside one."""
     from neuro.monitors import SpikeSums
 
     monkeypatch.setattr(fast_coba, "MIN_NEURONS_PER_THREAD", 16)
-    monkeypatch.setattr(fast_coba, "CHUNK_BYTES", 4 * 3 * 2 * 7)  # 7 steps per call
+    monkeypatch.setattr(fast_coba, "CHUNK_BYTES", 18 * (4 * 3 * 3 + 130))  # 18 steps a call
     fast_coba.set_threads(threads)
     calls = []
     init = fast_coba._Kernel.__init__
@@ -179,7 +179,8 @@ def test_spike_sums_are_added_per_spike_without_dense_spikes(threads, monkeypatc
 
     monkeypatch.setattr(fast_coba._Kernel, "__init__", spy)
     try:
-        ref, got = _runs(300, 1003, coba.monitor, variant="auryn")
+        ref, got = _runs(300, 1003, lambda net: coba.monitor(net, record=130),
+                         variant="auryn")  # a raster that ends inside the second block
         assert calls == [(3, threads)]  # the sums path: a count and two digits of degree
         assert int(np.asarray(ref.records["events"]).sum()) > 20000
         _assert_same(ref.records, got.records)

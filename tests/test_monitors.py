@@ -32,20 +32,29 @@ def test_from_sums_shapes_the_record_and_equal_monitors_hash_alike():
     z, columns = _case()
 
     class Rate(SpikeSums):
-        def from_sums(self, sums):
-            return {"rate": sums[..., 0] / 50}
+        def from_sums(self, sums, head):
+            return {"rate": sums[..., 0] / 50, "first": head}
 
-    rate = Rate(columns[:, :1], "p")
-    np.testing.assert_allclose(rate({"spikes": {"p": z}})["rate"], z.mean(1), rtol=1e-6)
-    assert rate == Rate(columns[:, :1].copy(), "p") and hash(rate) == hash(Rate(columns[:, :1], "p"))
-    assert rate != SpikeSums(columns[:, :1], "p") and rate != Rate(columns[:, :1], "q")
+    rate = Rate(columns[:, :1], "p", head=3)
+    out = rate({"spikes": {"p": z}})
+    np.testing.assert_allclose(out["rate"], z.mean(1), rtol=1e-6)
+    np.testing.assert_array_equal(out["first"], z[:, :3] != 0)
+    raster = SpikeSums(columns, "p", head=4)({"spikes": {"p": z}})  # the default record
+    np.testing.assert_array_equal(raster["raster"], z[:, :4] != 0)
+    assert raster["sums"].shape == (9, 3)
+    assert rate == Rate(columns[:, :1].copy(), "p", 3)
+    assert hash(rate) == hash(Rate(columns[:, :1], "p", 3))
+    assert rate != SpikeSums(columns[:, :1], "p", 3) and rate != Rate(columns[:, :1], "q", 3)
+    assert rate != Rate(columns[:, :1], "p", 2)
 
 
-@pytest.mark.parametrize("bad, match", [(np.ones(5), r"\[N, k\]"), (np.ones((5, 0)), "k >= 1"),
-                                        (np.full((5, 1), np.nan), "finite")])
-def test_bad_columns_are_named(bad, match):
+@pytest.mark.parametrize("bad, head, match", [
+    (np.ones(5), 0, r"\[N, k\]"), (np.ones((5, 0)), 0, "k >= 1"),
+    (np.full((5, 1), np.nan), 0, "finite"), (np.ones((5, 1)), 6, "head"),
+    (np.ones((5, 1)), -1, "head"), (np.ones((5, 1)), True, "head")])
+def test_bad_columns_and_heads_are_named(bad, head, match):
     with pytest.raises(ValueError, match=match):
-        SpikeSums(bad, "p")
+        SpikeSums(bad, "p", head)
 
 
 def test_a_population_of_another_size_is_named():
