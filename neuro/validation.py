@@ -151,7 +151,7 @@ def as_int_array(name: str, value: Any) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"{name} must be integers; got {type(value).__name__}") from exc
     if arr.dtype.kind in "iub":
-        return arr.astype(np.int64)
+        return arr.astype(np.int64, copy=False)  # no second copy of a large edge list
     if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
             and (arr.size == 0 or np.abs(arr).max() < 2**62):
         return arr.astype(np.int64)
