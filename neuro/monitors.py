@@ -25,6 +25,10 @@ class SpikeSums:
 
         s_c = sum over neurons i with z_i != 0 of columns[i, c]        (c < k)
 
+    Subclasses give the record its form by overriding :meth:`from_sums` (default: the sums
+    ``[k]``, and the raster when ``head > 0``). Hashable by value, so equal monitors share one
+    compiled loop.
+
     Parameters
     ----------
     columns : array of shape ``[N, k]``
@@ -35,15 +39,12 @@ class SpikeSums:
     head : int, default 0
         The record also gets the spikes (``z != 0``) of neurons ``0 .. head - 1``, a raster.
 
-    Subclasses give the record its form by overriding :meth:`from_sums` (default: the sums
-    ``[k]``, and the raster when ``head > 0``). Hashable by value, so equal monitors share one
-    compiled loop.
-
     Attributes
     ----------
     sums_suffice : bool
-        True when the record is ``from_sums`` of the sums alone, which lets a spike-list backend
-        skip the dense spikes; a subclass that also reads other outputs sets it False.
+        True when the record is ``from_sums`` of the sums and the head alone, which lets a
+        spike-list backend skip the dense spikes; a subclass that also reads other outputs, or
+        whose sums would round, sets it False.
     """
 
     sums_suffice = True
