@@ -492,12 +492,10 @@ def _rows(fn):
     @fn.def_vmap
     def rule(axis_size, in_batched, x, w, acc):
         x_b, w_b, acc_b = in_batched
-        if w_b:
-            x = x if x_b else jnp.broadcast_to(x, (axis_size, *x.shape))
-            acc = acc if acc_b else jnp.broadcast_to(acc, (axis_size, *acc.shape))
-            return jax.lax.map(lambda a: fn(*a), (x, w, acc)), True
         x = x if x_b else jnp.broadcast_to(x, (axis_size, *x.shape))
         acc = acc if acc_b else jnp.broadcast_to(acc, (axis_size, *acc.shape))
+        if w_b:
+            return jax.lax.map(lambda a: fn(*a), (x, w, acc)), True
         out = fn(x.reshape(-1, x.shape[-1]), w, acc.reshape(-1, acc.shape[-1]))
         return out.reshape(axis_size, -1, out.shape[-1]), True
 

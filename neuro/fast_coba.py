@@ -704,6 +704,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         dims = view(addrs, IN + n_state + 3, 10, i32)
         # the sizes are >= 0: masking the sign bit tells the compiler so
         n, n_ref, B, nb, R = dims[0] & 0x7FFFFFFF, dims[3], dims[4] & 0x7FFFFFFF, dims[5], dims[7]
+        H = dims[9]  # with sums: the neurons 0 .. H - 1 whose spikes are written
         m = C * n + 1
         pdims = view(addrs, IN + n_state + 4, 5 * P, i32)
         g = view(addrs, 2, m, f)
@@ -828,8 +829,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     at = lb[q] * K
                     for c in range(K):
                         sums[c] += columns[at + c]
-                H = dims[9]  # and the spikes of neurons 0 .. H - 1
-                if lo < H:
+                if lo < H:  # and the spikes of neurons 0 .. H - 1
                     hb = view(addrs, n_state + 2, min(hi, H) - lo, types.uint8,
                               (t0 + k) * H + lo, 1)
                     for j in range(min(hi, H) - lo):

@@ -10,6 +10,7 @@ neurons, O(spikes) per step, and never writes the ``[steps, N]`` spikes at all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -62,8 +63,12 @@ class SpikeSums:
         self.columns = columns
         self.population = str(population)
         self.head = int(head)
-        self._key = (self.population, self.head, columns.shape,
-                     hashlib.sha1(columns.tobytes()).hexdigest())
+
+    @functools.cached_property
+    def _key(self) -> tuple:
+        """The identity (hashed once, when first needed; a subclass may set its own)."""
+        return (self.population, self.head, self.columns.shape,
+                hashlib.sha1(self.columns.tobytes()).hexdigest())
 
     def __hash__(self) -> int:
         return hash(self._key)
