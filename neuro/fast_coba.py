@@ -63,6 +63,11 @@ not O(N)), scratch carried between chunks with the rows' segments. The kernel ru
 of about ``CHUNK_BYTES / N`` steps per call (fewer calls, fewer times the threads are woken)
 and the monitors are applied to each chunk's ``[steps, N]`` spikes under ``jax.vmap``.
 
+**Narrow counters.** With ``n_ref <= NARROW_REF`` (127 steps) the neuron loop counts the
+refractory steps in int8 scratch, converted from and back to the state's int32 once per call. A
+counter above 127 (set by hand; it stays legitimate) enters as 127 and its excess is kept
+aside and paid back one a step, so it counts down exactly as the reference's.
+
 The sink of each trace (the slot that table padding adds into) is 0 after every step, as in the
 reference (its decay is 0); with several blocks padding is not delivered at all.
 """
@@ -85,6 +90,8 @@ Array = jax.Array
 CHUNK_BYTES = 1 << 22
 #: the fewest neurons a thread gets (smaller networks run on fewer threads)
 MIN_NEURONS_PER_THREAD = 1 << 13
+#: the longest refractory period (steps) that the neuron loop counts in int8
+NARROW_REF = 127
 _threads = 1
 
 
@@ -325,7 +332,8 @@ class _Kernel:
         self.block, self.n_blocks = _blocks(n, self.threads)
         self.target = _fused_target(np.dtype(dtype).name, self.n_channels, self.kind,
                                     neuron.method, self.per_neuron, self.decay_full, want_v,
-                                    len(self.projs), self.threads > 1, self.n_sums)
+                                    len(self.projs), self.threads > 1, self.n_sums,
+                                    int(neuron.n_ref) <= NARROW_REF)
         pdims = []
         for (_, p), d in zip(self.projs, self.delays, strict=True):
             pdims += [p.targets.shape[1], p.weights.shape[1], d, p.channel * p.n_post, p.sink]
@@ -600,11 +608,13 @@ def _fma_intrinsic():
 @functools.cache
 def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuron: bool,
                   decay_full: bool, want_v: bool, n_proj: int, parallel: bool,
-                  n_sums: int = 0) -> str:
+                  n_sums: int = 0, narrow: bool = False) -> str:
     """Compile and register the kernel for this static layout; return its target name.
     ``n_sums > 0``: instead of the ``[steps, N]`` spikes, the kernel writes per step and block
     the sums of ``n_sums`` columns over the block's spikes (:class:`neuro.monitors.SpikeSums`)
-    and the spikes of its first ``head`` neurons, and uses one step of spikes as scratch."""
+    and the spikes of its first ``head`` neurons, and uses one step of spikes as scratch.
+    ``narrow`` (``n_ref <= NARROW_REF``): the neuron loop counts refractory steps in int8
+    (module docstring)."""
     import numba
     from numba import types
     from numba.np.unsafe.ndarray import to_fixed_tuple
@@ -696,6 +706,21 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         """Buffer k of addrs from element start on (of itemsize bytes), as size elements."""
         return numba.carray(ptr(addrs[k] + start * itemsize), (size,), dtype)
 
+    # narrow: the refractory counters of the neuron loop are int8 scratch (addrs[NR]; a
+    # quarter of the bytes of the state's int32, measured 21 % of a step without spikes at
+    # N = 400,000), the part of a counter above 127 is kept aside (addrs[NR + 1 .. NR + 3]:
+    # per block the range of its entries, their neurons and excesses) and paid back one a
+    # step, so that such a counter stays at 127 until its excess is spent
+    NR = IN + n_in
+    if narrow:
+        @numba.njit(inline="always")
+        def ref_view(addrs, size, lo):
+            return view(addrs, NR, size, types.int8, lo, 1)
+    else:
+        @numba.njit(inline="always")
+        def ref_view(addrs, size, lo):
+            return view(addrs, 1, size, i32, lo)
+
     @numba.njit(error_model="numpy")
     def block_window(b, t0, n_steps, slot0, addrs):
         """Steps t0 .. t0 + n_steps - 1 of the neurons of block b (module docstring): each
@@ -773,7 +798,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             o = 0 if K else (t0 + k) * n  # with sums, one step of spikes as scratch
             size = hi - lo
             vb = view(addrs, 0, size, f, lo, fsize)
-            rb = view(addrs, 1, size, i32, lo)
+            rb = ref_view(addrs, size, lo)
             gb = view(addrs, 2, m - lo, f, lo, fsize)
             zb = view(addrs, n_state, size, types.uint8, o + lo, 1)
             if per_neuron:
@@ -801,19 +826,44 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                         gb[u(c * n + j)] = gb[u(c * n + j)] * db[c * n + j if decay_full else c]
             if hi == n:  # the sink (decay 0: padding adds nothing that lasts)
                 g[m - 1] = g[m - 1] * (decay[m - 1] if decay_full else zero)
-            # 4. the block's spikes of this step (ascending), 8 bytes at a time
+            if narrow:  # counters above 127: 126 (refractory, so just decremented) back to 127
+                bounds = view(addrs, NR + 1, nb + 1, i32)
+                if bounds[b + 1] > bounds[b]:
+                    over = view(addrs, NR + 2, bounds[nb], i32)
+                    excess = view(addrs, NR + 3, bounds[nb], i32)
+                    for q in range(bounds[b], bounds[b + 1]):
+                        if excess[q] > 0:
+                            rb[over[q] - lo] += 1
+                            excess[q] -= 1
+            # 4. the block's spikes of this step (ascending): 32 bytes of spike flags per test
+            # as four 8-byte words (aligned), a byte at a time only to the first aligned byte
+            # and after the last word; byte by byte, the scan had cost 15 % of a step without
+            # spikes at N = 400,000
             slot = (slot0 + k) % R
             lb = view(addrs, 5, size, i32, slot * n + lo)
             cnt = 0
             j = 0
-            while j + 8 <= size:
-                if (zb[j] | zb[j + 1] | zb[j + 2] | zb[j + 3] | zb[j + 4] | zb[j + 5]
-                        | zb[j + 6] | zb[j + 7]):
-                    for jj in range(j, j + 8):
+            base = addrs[n_state] + o + lo
+            while j < size and (base + j) & 7:
+                if zb[j]:
+                    lb[cnt] = lo + j
+                    cnt += 1
+                j += 1
+            words = (size - j) >> 3
+            zw = numba.carray(ptr(base + j), (words,), types.uint64)
+            w = 0
+            while w < words:
+                if w + 4 <= words:
+                    if (zw[w] | zw[w + 1] | zw[w + 2] | zw[w + 3]) == 0:
+                        w += 4
+                        continue
+                if zw[w]:
+                    for jj in range(j + 8 * w, j + 8 * w + 8):
                         if zb[jj]:
                             lb[cnt] = lo + jj
                             cnt += 1
-                j += 8
+                w += 1
+            j += 8 * words
             while j < size:
                 if zb[j]:
                     lb[cnt] = lo + j
@@ -960,9 +1010,36 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
     sig = types.void(types.CPointer(types.voidptr), types.CPointer(types.voidptr))
     n_out = n_state + (3 if K else 2 if want_v else 1)
 
+    @numba.njit(error_model="numpy")
+    def narrow_counters(n, B, nb, ref, addrs):
+        """The int8 counters of the state's (addrs[NR ...], the narrow comment above); return
+        the scratch arrays, which must outlive the call. A negative counter becomes 0: either
+        is decremented to 0 in the first step."""
+        r8 = np.empty(max(n, 1), np.int8)
+        n_over = 0
+        for i in range(n):
+            c = ref[i]
+            n_over += c > 127
+            r8[i] = min(max(c, 0), 127)
+        over = np.empty(max(n_over, 1), np.int32)
+        excess = np.empty(max(n_over, 1), np.int32)
+        bounds = np.zeros(nb + 1, np.int32)
+        if n_over:
+            q = 0
+            for i in range(n):
+                if ref[i] > 127:
+                    over[q], excess[q] = i, ref[i] - 127
+                    q += 1
+                    bounds[i // B + 1] = q
+            for b in range(nb):
+                bounds[b + 1] = max(bounds[b + 1], bounds[b])
+        addrs[NR], addrs[NR + 1] = r8.ctypes.data, bounds.ctypes.data
+        addrs[NR + 2], addrs[NR + 3] = over.ctypes.data, excess.ctypes.data
+        return r8, bounds, over, excess
+
     @numba.cfunc(sig, nopython=True, error_model="numpy")
     def kernel(out, ins):
-        addrs = np.zeros(IN + n_in, np.int64)
+        addrs = np.zeros(IN + n_in + 4, np.int64)
         for k in range(n_out):
             addrs[k] = addr(out[k])
         for k in range(n_in):
@@ -1015,7 +1092,15 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             counts[R * nb + 1] = 0
         slot0 = counts[R * nb]
 
+        ref = numba.carray(out[1], (n,), i32)
+        if narrow:
+            r8, bounds, over, excess = narrow_counters(n, B, nb, ref, addrs)
         run_windows(steps, W, slot0, R, nb, threads, addrs, np.zeros(2, np.int64))
+        if narrow:
+            for i in range(n):
+                ref[i] = r8[i]
+            for q in range(bounds[nb]):
+                ref[over[q]] += excess[q]
         slot0 = (slot0 + steps) % R
         counts[R * nb] = slot0
         # z: the spikes of the last step
@@ -1027,5 +1112,5 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 z[lists[last * n + sb * B + q]] = one
 
     name = (f"neuro_fused_lif_{dtype}_{C}_{kind}_{method}_{int(per_neuron)}_{int(decay_full)}_"
-            f"{int(want_v)}_{P}_{int(parallel)}_{K}")
+            f"{int(want_v)}_{P}_{int(parallel)}_{K}_{int(narrow)}")
     return register_cfunc(name, kernel, n_in, n_out)

@@ -101,19 +101,33 @@ def _two_projection_net(backend, per_neuron=False, shuffle=False):
     return net, state._replace(neurons={"n": state.neurons["n"]._replace(v=v0)})
 
 
-def test_long_refractory_counters_run_as_in_the_reference():
-    """Counters set far above n_ref (1000, 300; n_ref = 51) count down as in the reference."""
-    net_e, s0 = coba.coba_network(300, seed=1, variant="auryn")
-    net_f, _ = coba.coba_network(300, seed=1, variant="auryn", backend="fused")
-    neuron = s0.neurons["n"]
-    ref = np.zeros(300, np.asarray(neuron.refractory).dtype)
-    ref[:20], ref[20:40], ref[40:60] = 1000, 300, 51
-    s0 = s0._replace(neurons={"n": neuron._replace(refractory=jnp.asarray(ref))})
-    a = run.simulate(net_e, s0, n_steps=800, monitors=("spikes",))
-    b = run.simulate(net_f, s0, n_steps=800, monitors=("spikes",))
+@pytest.mark.parametrize("tau_ref, threads", [(5.1, 1), (5.1, 3), (20.0, 1)])
+def test_long_refractory_counters_run_as_in_the_reference(tau_ref, threads, monkeypatch):
+    """Counters set far above n_ref (1000, 300; n_ref = 51: the int8 counters and their
+    excess, in one block or three; n_ref = 200: int32), negative ones and ones at n_ref count
+    down as in the reference, over kernel calls of 45 steps (the excess carried from call to
+    call)."""
+    monkeypatch.setattr(fast_coba, "CHUNK_BYTES", 45 * 300)
+    monkeypatch.setattr(fast_coba, "MIN_NEURONS_PER_THREAD", 16)
+    net_e, s0 = coba.coba_network(300, seed=1, variant="auryn", tau_ref=tau_ref)
+    fast_coba.set_threads(threads)
+    try:
+        net_f, _ = coba.coba_network(300, seed=1, variant="auryn", tau_ref=tau_ref,
+                                     backend="fused")
+        n_ref = net_f.populations["n"].neuron.n_ref
+        assert (n_ref <= fast_coba.NARROW_REF) == (tau_ref < 10)
+        neuron = s0.neurons["n"]
+        ref = np.zeros(300, np.asarray(neuron.refractory).dtype)
+        held, long, at_n_ref, negative = (np.arange(k, 300, 15) for k in (0, 7, 3, 11))
+        ref[held], ref[long], ref[at_n_ref], ref[negative] = 1000, 300, n_ref, -7
+        s0 = s0._replace(neurons={"n": neuron._replace(refractory=jnp.asarray(ref))})
+        a = run.simulate(net_e, s0, n_steps=800, monitors=("spikes",))
+        b = run.simulate(net_f, s0, n_steps=800, monitors=("spikes",))
+    finally:
+        fast_coba.set_threads(1)
     z = np.asarray(a.records["spikes"]["n"])
-    assert not z[:300, 20:40].any() and z[:, 20:60].any()  # held, then firing
-    assert (np.asarray(a.state.neurons["n"].refractory)[:20] == 200).all()  # still counting
+    assert not z[:300, long].any() and z[:, long].any()  # held, then firing
+    assert (np.asarray(a.state.neurons["n"].refractory)[held] == 200).all()  # still counting
     _assert_same(a.records, b.records)
     _assert_same(a.state, b.state)
 
