@@ -766,8 +766,12 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                                          lists[row + q + AHEAD] * width)
                             for line in range(0, width, 16):
                                 prefetch(ahead[line:])
-                            if nb > 1:  # and its segments
+                            if nb > 1:  # and its segments (or else its extent), its weight
                                 prefetch(offs[lists[row + q + AHEAD] * (nb + 1) + b:])
+                            else:
+                                prefetch(extent[lists[row + q + AHEAD]:])
+                            if w_cols == 1:
+                                prefetch(weights[lists[row + q + AHEAD]:])
                         head = i * (nb + 1)
                         ordered = nb == 1 or offs[head] >= 0
                         start, stop = (0, extent[i]) if nb == 1 else (offs[head + b],
