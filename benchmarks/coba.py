@@ -35,10 +35,13 @@ neuro runs with ``--backend fused`` (default: the native kernel of :mod:`neuro.f
 ``event`` (the pure-JAX step). ``--threads 1 2`` adds rows ``neuro@2t`` and ``neuro-auryn@2t``
 (their speed relative to one thread). After the table, each simulator measured at several sizes
 gets a line with its CPU nanoseconds per synaptic event at every size and their spread (largest /
-smallest): a cost linear in the events keeps it near 1.
+smallest): a cost linear in the events keeps it near 1. ``--split`` also times neuro's
+networks without their drive (no spikes): the neuron updates alone, per neuron and step, and the
+rest of the step with spikes per synaptic event (where the growth with N comes from).
 
     python benchmarks/coba.py                       # N = 4000, 1 s, all peers (~3-6 min)
     python benchmarks/coba.py --sizes 4000 40000 400000 --peers brian2-cpp auryn --threads 1 2
+    python benchmarks/coba.py --sizes 4000 40000 400000 --peers auryn --split
     python benchmarks/coba.py --scaling             # + N = 4k, 16k, 40k: ours, Brian2 C++, BrainPy
     python benchmarks/coba.py --sizes 4000 16000 40000 100000 --peers brian2-cpp brainpy
     python benchmarks/coba.py --sizes 4000 40000 --peers brian2-cpp auryn --baseline dbe7d37
@@ -110,9 +113,11 @@ def peak_mb() -> float:
 
 
 def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
-                 variant: str = "brainpy", backend: str = "fused") -> dict:
+                 variant: str = "brainpy", backend: str = "fused", split: bool = False) -> dict:
     """neuro on the saved network (``variant="auryn"``: Auryn's network, sampled from the seed)
-    with the projection backend ``backend`` (``"fused"``: :mod:`neuro.fast_coba`)."""
+    with the projection backend ``backend`` (``"fused"``: :mod:`neuro.fast_coba`). ``split``:
+    also time the same network without its drive (no spikes after the first steps), the cost
+    of the neuron updates alone."""
     import jax
     import numpy as np
 
@@ -125,31 +130,43 @@ def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
     fast_coba.set_threads(threads)  # the fused kernel's threads
     n, n_exc = int(data["n"]), int(data["n_exc"])
     if variant == "auryn":
-        net, state = coba.coba_network(n, variant="auryn", seed=int(data["seed"]),
-                                       backend=backend)
+        build = lambda **kw: coba.coba_network(n, variant="auryn", seed=int(data["seed"]),
+                                               backend=backend, **kw)
     else:
         is_inh = np.arange(n) >= n_exc
         conn = projections.from_edges(
             data["pre"], data["post"], n, n, source_channels=is_inh.astype(int), n_channels=2,
             source_weights=np.where(is_inh, PARAMS["w_inh"], PARAMS["w_exc"]))
-        net, state = coba.coba_network(n, variant="brainpy", conn=conn, v0=data["v0"],
-                                       backend=backend)
+        build = lambda **kw: coba.coba_network(n, variant="brainpy", conn=conn, **{
+            "v0": data["v0"], "backend": backend, **kw})
+    net, state = build()
     steps = int(round(duration * 1e4))
     monitor = coba.monitor(net)
-    times, cpu = [], []
-    for r in range(repeats + 1):  # the first run compiles
-        start, c0 = time.perf_counter(), cpu_seconds()
-        out = run.simulate(net, state, n_steps=steps, monitors=monitor)
-        jax.block_until_ready(out.state)
-        if r == 0:
-            first = time.perf_counter() - start
-            continue
-        times.append(time.perf_counter() - start)
-        cpu.append(cpu_seconds() - c0)
+
+    def timed(net, state):
+        times, cpu = [], []
+        for r in range(repeats + 1):  # the first run compiles
+            start, c0 = time.perf_counter(), cpu_seconds()
+            out = run.simulate(net, state, n_steps=steps, monitors=monitor)
+            jax.block_until_ready(out.state)
+            if r == 0:
+                first = time.perf_counter() - start
+                continue
+            times.append(time.perf_counter() - start)
+            cpu.append(cpu_seconds() - c0)
+        return out, times, cpu, max(first - float(np.median(times)), 0.0)
+
+    out, times, cpu, compile_s = timed(net, state)
     spikes = int(np.asarray(out.records["spikes"]).sum())
     events = int(np.asarray(out.records["events"], dtype=np.int64).sum())
-    result = dict(times=times, cpu=cpu, compile=max(first - float(np.median(times)), 0.0),
-                  spikes=spikes, events=events)
+    result = dict(times=times, cpu=cpu, compile=compile_s, spikes=spikes, events=events)
+    if split:
+        # no drive, every neuron at rest: no spike ever (the BrainPy variant's V0 alone
+        # starts self-sustained activity)
+        quiet, _, quiet_cpu, _ = timed(*build(drive=0.0, v0=np.full(n, PARAMS["v_rest"])))
+        result.update(quiet_cpu=quiet_cpu, quiet_spikes=int(np.asarray(
+            quiet.records["spikes"]).sum()), quiet_events=int(np.asarray(
+                quiet.records["events"], dtype=np.int64).sum()))
     if variant == "auryn":  # Auryn has one network of its own: compare with several of ours
         rates = [spikes / n / duration]
         for seed in range(int(data["seed"]) + 1, int(data["seed"]) + AURYN_SEEDS):
@@ -422,9 +439,10 @@ def worker_main(args) -> None:
 
     data = dict(np.load(args.data))
     threads = args.threads[0]
-    fns = {"neuro": lambda *a: worker_neuro(*a, threads=threads, backend=args.backend),
+    fns = {"neuro": lambda *a: worker_neuro(*a, threads=threads, backend=args.backend,
+                                            split=args.split),
            "neuro-auryn": lambda *a: worker_neuro(*a, threads=threads, variant="auryn",
-                                                  backend=args.backend),
+                                                  backend=args.backend, split=args.split),
            "baseline": lambda *a: worker_baseline(*a, threads=threads),
            "auryn": lambda *a: worker_auryn(*a, binary=args.auryn),
            "numpy": worker_numpy, "brainpy": worker_brainpy,
@@ -476,7 +494,7 @@ def baseline_checkout(rev: str, dest: Path) -> Path:
 
 def run_worker(python: str, name: str, data: Path, duration: float, repeats: int,
                timeout: float, threads: int = 1, baseline: Path | None = None,
-               auryn: str | None = None, backend: str = "fused") -> dict:
+               auryn: str | None = None, backend: str = "fused", split: bool = False) -> dict:
     env = dict(os.environ)
     if name == "baseline":
         env["NEURO_BASELINE_ROOT"] = str(baseline)
@@ -488,6 +506,8 @@ def run_worker(python: str, name: str, data: Path, duration: float, repeats: int
            "--backend", backend]
     if auryn:
         cmd += ["--auryn", auryn]
+    if split:
+        cmd.append("--split")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -525,6 +545,9 @@ def main(argv=None) -> int:
     parser.add_argument("--auryn", metavar="PATH", default=None,
                         help="Auryn's sim_coba_scaled binary (default $NEURO_AURYN); built by "
                         "shared/peers/build_auryn.sh")
+    parser.add_argument("--split", action="store_true",
+                        help="also time neuro's networks without drive (no spikes): the "
+                        "neuron updates alone, and so the cost per event of the rest")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -589,7 +612,8 @@ def main(argv=None) -> int:
             python = available.get(name, sys.executable)
             try:
                 res = run_worker(python, name, data, args.duration, args.repeats, args.timeout,
-                                 threads, baseline=baseline, auryn=auryn, backend=args.backend)
+                                 threads, baseline=baseline, auryn=auryn, backend=args.backend,
+                                 split=args.split and name.startswith("neuro"))
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 print(f"# {name} at N={n}: {exc}", flush=True)
                 continue
@@ -605,6 +629,13 @@ def main(argv=None) -> int:
                        events_per_second=res["events"] / args.duration / t,
                        cpu_ns_per_event=1e9 * c * args.duration / max(res["events"], 1),
                        peak_mb=res["peak_mb"], times=res["times"], cpu=res["cpu"])
+            if "quiet_cpu" in res:
+                quiet = sorted(res["quiet_cpu"])[len(res["quiet_cpu"]) // 2]
+                row.update(quiet_cpu_seconds_per_bio_second=quiet / args.duration,
+                           quiet_spikes=res["quiet_spikes"], quiet_events=res["quiet_events"],
+                           cpu_ns_per_neuron_step=1e9 * quiet / (n * args.duration * 1e4),
+                           cpu_ns_per_event_beyond_quiet=1e9 * (c * args.duration - quiet)
+                           / max(res["events"] - res["quiet_events"], 1))
             if label != name:  # another thread count: compared with the first one
                 base = single.get(name)
                 row.update(ratio_to_ours=float("nan"), cpu_ratio_to_ours=float("nan"),
@@ -645,6 +676,7 @@ def main(argv=None) -> int:
                   f"{cpu_ratio:6.2f}  {check}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     linearity(rows)
+    split_costs(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     if args.plot:
@@ -666,6 +698,21 @@ def linearity(rows) -> None:
         print(f"# {name}: cpu ns per synaptic event " +
               ", ".join(f"N={n}: {p:.1f}" for n, p in per) +
               f"; largest/smallest {spread:.2f}", flush=True)
+
+
+def split_costs(rows) -> None:
+    """With ``--split``, per neuro row: the CPU time of a step without spikes (the neuron
+    updates: ns per neuron and step, and its share of the step with spikes) and the rest per
+    synaptic event (delivery, spike lists, monitor), which is what grows with N when the
+    neuron updates alone stay flat."""
+    for r in rows:
+        if "cpu_ns_per_neuron_step" not in r:
+            continue
+        share = r["quiet_cpu_seconds_per_bio_second"] / r["cpu_seconds_per_bio_second"]
+        print(f"# {r['simulator']} N={r['n']}: without spikes {r['cpu_ns_per_neuron_step']:.2f} "
+              f"ns per neuron and step ({100 * share:.0f} % of the step with spikes; "
+              f"{r['quiet_spikes']} spikes); the rest {r['cpu_ns_per_event_beyond_quiet']:.2f} "
+              f"ns per synaptic event", flush=True)
 
 
 def plot_scaling(rows, path: str) -> None:
