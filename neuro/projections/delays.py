@@ -33,6 +33,10 @@ def delay_step(steps: int, state: DelayState | None, z: Array) -> tuple[DelaySta
     """Push ``z`` and pop the vector of ``steps`` steps ago."""
     if steps == 0:
         return state, z
-    out = state.buffer[state.position]
-    buffer = state.buffer.at[state.position].set(z.astype(state.buffer.dtype))
+    # dynamic_(update_)index: the position is in range by construction, so no bounds check;
+    # ``.at[].set`` lowers to a scatter whose out-of-bounds select XLA then fuses into the
+    # update and copies the whole buffer for
+    out = jax.lax.dynamic_index_in_dim(state.buffer, state.position, keepdims=False)
+    buffer = jax.lax.dynamic_update_index_in_dim(state.buffer, z.astype(state.buffer.dtype),
+                                                 state.position, 0)
     return DelayState(buffer, (state.position + 1) % steps), out
