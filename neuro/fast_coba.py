@@ -45,8 +45,8 @@ kernel advances each block of neurons through a whole window on its own, adding 
 earlier windows that land in the block, then handles the window's spikes. :func:`set_threads`
 splits the neurons in one block per thread (at least ``MIN_NEURONS_PER_THREAD`` each). The
 threads stay in one Numba parallel region for the whole call: each claims blocks of the current
-window, and the one that completes its last block updates the delay lines and opens the next
-window while the others spin. A parallel region per window paid for waking the threads each
+window, and the one that completes its last block opens the next window while the others
+spin. A parallel region per window paid for waking the threads each
 time and was slower than one thread without a delay (a window of one step). A table row whose
 targets ascend (every table :func:`neuro.projections.from_edges` builds from edges sorted by
 target, and all of :mod:`neuro.models.coba`'s) is cut once, on the first call, into one segment
@@ -57,18 +57,18 @@ whatever the number of threads. While it adds one spike's row the kernel prefetc
 the spike ``AHEAD`` places later (at N = 400,000 the rows are cache misses).
 
 The uniform delay lines keep the reference's state (the ``[delay, N]`` buffer of past spikes and
-its position, so a run may continue with either path), but the kernel reads and writes them
-through a ring of the spike lists of the last ``max(delay) + 1 + W`` steps (O(spikes) per step,
-not O(N)), scratch carried between chunks with the rows' segments. The kernel runs whole windows
+its position, so a run may continue with either path), but the kernel reads them through a ring
+of the spike lists of the last ``max(delay) + 1 + W`` steps (O(spikes) per step, not O(N)),
+scratch carried between chunks with the rows' segments, and brings the buffer up to date once
+per call (the slots the call rewrites: cleared before it, written after it). The kernel runs whole windows
 of about ``CHUNK_BYTES / N`` steps per call (fewer calls, fewer times the threads are woken)
 and the monitors are applied to each chunk's ``[steps, N]`` spikes under ``jax.vmap``.
 
 **Narrow counters.** With forward Euler and ``n_ref <= NARROW_REF`` (127 steps) the neuron loop
 counts the refractory steps in int8 scratch, converted from and back to the state's int32 once
 per call (with exponential Euler's loop int8 counters measured slower: 5.8 against 4.8 us per
-step at N = 4,000). A
-counter above 127 (set by hand; it stays legitimate) enters as 127 and its excess is kept
-aside and paid back one a step, so it counts down exactly as the reference's.
+step at N = 4,000). A counter above 127 (set by hand; it stays legitimate) enters as 127 and its
+excess is kept aside and paid back one a step, so it counts down exactly as the reference's.
 
 The sink of each trace (the slot that table padding adds into) is 0 after every step, as in the
 reference (its decay is 0); with several blocks padding is not delivered at all.
@@ -899,30 +899,36 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     vo[jj] = vb[jj]
 
     @numba.njit(error_model="numpy")
-    def delay_lines(n_steps, slot0, addrs):
-        """The delay lines of the reference state over a window: at step s, slot position
-        holds the spikes of step s - 1 - d and receives those of step s - 1."""
+    def delay_lines(steps, slot0, addrs, value):
+        """The delay lines of the reference state, for a call of ``steps`` steps from ring slot
+        ``slot0``: at call step k, slot ``position + k`` (mod d) receives the spikes of step
+        k - 1 in place of those of step k - 1 - d. Only the kernel's ring is read during a
+        call, so the slots that the call rewrites are cleared before it (``value`` 0: their
+        spikes from before the call) and written after it (``value`` 1: the call's last steps),
+        O(spikes), instead of twice per step (two cache misses per spike at N = 400,000)."""
         dims = view(addrs, IN + n_state + 3, 10, i32)
         n, B, nb, R = dims[0], dims[4], dims[5], dims[7]
         pdims = view(addrs, IN + n_state + 4, 5 * P, i32)
         positions = view(addrs, 4, P, i32)
         lists = view(addrs, 5, R * n, i32)
         counts = view(addrs, 6, R * nb + 2, i32)
-        for k in range(n_steps):
-            new = (slot0 + k - 1) % R
-            for p in range(P):
-                d = pdims[5 * p + 2]
-                if d:
-                    buf = view(addrs, 7 + p, d * n, f)
-                    old = (slot0 + k - 1 - d) % R
-                    pos = positions[p]
-                    for sb in range(nb):
-                        for q in range(counts[old * nb + sb]):
-                            buf[pos * n + lists[old * n + sb * B + q]] = zero
-                    for sb in range(nb):
-                        for q in range(counts[new * nb + sb]):
-                            buf[pos * n + lists[new * n + sb * B + q]] = one
-                    positions[p] = pos + 1 if pos + 1 < d else 0
+        for p in range(P):
+            d = pdims[5 * p + 2]
+            if d == 0:
+                continue
+            buf = view(addrs, 7 + p, d * n, f)
+            pos = positions[p]
+            # the same slots either way: the first min(steps, d) the call reaches, which hold
+            # the spikes of steps -1 - d .. -2 before it, or its last min(steps, d)
+            first = 0 if value == zero else max(0, steps - d)
+            for k in range(first, first + min(steps, d)):
+                src = (slot0 + k - 1 - (d if value == zero else 0)) % R
+                at = ((pos + k) % d) * n
+                for sb in range(nb):
+                    for q in range(counts[src * nb + sb]):
+                        buf[at + lists[src * n + sb * B + q]] = value
+            if value != zero:
+                positions[p] = (pos + steps) % d
 
     if parallel:
         atomic = _atomic_intrinsics()
@@ -934,7 +940,7 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             """The call's windows on threads that stay in one parallel region: each claims
             the blocks of the current window (ctr[0]: the window in its high 32 bits, the
             next unclaimed block below), the thread that completes its last block (ctr[1]
-            counts them) updates the delay lines and opens the next window; the others spin
+            counts them) opens the next window; the others spin
             until it does. Any thread may take any block, so none waits for a given one."""
             numba.set_num_threads(threads)
             n_windows = (steps + W - 1) // W
@@ -953,7 +959,6 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                         if cas(ctr, 0, cur, cur + 1):
                             block_window(cur & 0xFFFFFFFF, t0, n_steps, s0, addrs)
                             if add(ctr, 1, 1) == nb - 1:  # the window's last block
-                                delay_lines(n_steps, s0, addrs)
                                 store(ctr, 1, 0)
                                 store(ctr, 0, (gen + 1) << 32)
                     while (load(ctr, 0) >> 32) == gen:
@@ -967,7 +972,6 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                 s0 = (slot0 + t0) % R
                 for b in range(nb):
                     block_window(b, t0, n_steps, s0, addrs)
-                delay_lines(n_steps, s0, addrs)
                 t0 += n_steps
 
     @numba.njit(error_model="numpy")
@@ -1104,7 +1108,9 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         ref = numba.carray(out[1], (n,), i32)
         if narrow:
             r8, bounds, over, excess = narrow_counters(n, B, nb, ref, addrs)
+        delay_lines(steps, slot0, addrs, zero)
         run_windows(steps, W, slot0, R, nb, threads, addrs, np.zeros(2, np.int64))
+        delay_lines(steps, slot0, addrs, one)
         if narrow:
             for i in range(n):
                 ref[i] = r8[i]

@@ -143,6 +143,21 @@ def test_several_projections_channels_delays_and_per_neuron_parameters(per_neuro
     np.testing.assert_allclose(b.records["v"]["n"], a.records["v"]["n"], atol=1e-4)
 
 
+@pytest.mark.parametrize("per_call", [1, 5])
+def test_delay_lines_are_brought_up_to_date_by_calls_shorter_and_longer_than_the_delay(
+        per_call, monkeypatch):
+    """The buffer of the delay-2 line (written once per kernel call) equals the reference's
+    after calls of 1 and 5 steps and a remainder."""
+    monkeypatch.setattr(fast_coba, "CHUNK_BYTES", 200 * per_call)
+    ref_net, s0 = _two_projection_net("event")
+    net, _ = _two_projection_net("fused")
+    a = run.simulate(ref_net, s0, n_steps=103, monitors=("spikes",))
+    b = run.simulate(net, s0, n_steps=103, monitors=("spikes",))
+    assert np.asarray(a.records["spikes"]["n"])[-3:].any()  # spikes in the line at the end
+    np.testing.assert_array_equal(b.records["spikes"]["n"], a.records["spikes"]["n"])
+    _assert_same(a.state.projections, b.state.projections)
+
+
 @pytest.fixture
 def blocks(monkeypatch):
     """Three blocks of neurons on the threads (on two, if the machine has two): small networks
