@@ -899,13 +899,13 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
                     vo[jj] = vb[jj]
 
     @numba.njit(error_model="numpy")
-    def delay_lines(steps, slot0, addrs, value):
+    def delay_lines(steps, slot0, addrs, after):
         """The delay lines of the reference state, for a call of ``steps`` steps from ring slot
         ``slot0``: at call step k, slot ``position + k`` (mod d) receives the spikes of step
         k - 1 in place of those of step k - 1 - d. Only the kernel's ring is read during a
-        call, so the slots that the call rewrites are cleared before it (``value`` 0: their
-        spikes from before the call) and written after it (``value`` 1: the call's last steps),
-        O(spikes), instead of twice per step (two cache misses per spike at N = 400,000)."""
+        call, so the slots that the call rewrites are cleared before it (their spikes from
+        before the call) and written ``after`` it (the call's last steps), O(spikes), instead
+        of twice per step (two cache misses per spike at N = 400,000)."""
         dims = view(addrs, IN + n_state + 3, 10, i32)
         n, B, nb, R = dims[0], dims[4], dims[5], dims[7]
         pdims = view(addrs, IN + n_state + 4, 5 * P, i32)
@@ -920,14 +920,15 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             pos = positions[p]
             # the same slots either way: the first min(steps, d) the call reaches, which hold
             # the spikes of steps -1 - d .. -2 before it, or its last min(steps, d)
-            first = 0 if value == zero else max(0, steps - d)
+            first = max(0, steps - d) if after else 0
+            value = one if after else zero
             for k in range(first, first + min(steps, d)):
-                src = (slot0 + k - 1 - (d if value == zero else 0)) % R
+                src = (slot0 + k - 1 - (0 if after else d)) % R
                 at = ((pos + k) % d) * n
                 for sb in range(nb):
                     for q in range(counts[src * nb + sb]):
                         buf[at + lists[src * n + sb * B + q]] = value
-            if value != zero:
+            if after:
                 positions[p] = (pos + steps) % d
 
     if parallel:
@@ -1108,9 +1109,9 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
         ref = numba.carray(out[1], (n,), i32)
         if narrow:
             r8, bounds, over, excess = narrow_counters(n, B, nb, ref, addrs)
-        delay_lines(steps, slot0, addrs, zero)
+        delay_lines(steps, slot0, addrs, False)
         run_windows(steps, W, slot0, R, nb, threads, addrs, np.zeros(2, np.int64))
-        delay_lines(steps, slot0, addrs, one)
+        delay_lines(steps, slot0, addrs, True)
         if narrow:
             for i in range(n):
                 ref[i] = r8[i]
