@@ -137,8 +137,8 @@ def worker_neuro(data, duration: float, repeats: int, threads: int = 1,
         conn = projections.from_edges(
             data["pre"], data["post"], n, n, source_channels=is_inh.astype(int), n_channels=2,
             source_weights=np.where(is_inh, PARAMS["w_inh"], PARAMS["w_exc"]))
-        build = lambda **kw: coba.coba_network(n, variant="brainpy", conn=conn, **{
-            "v0": data["v0"], "backend": backend, **kw})
+        build = lambda v0=data["v0"], **kw: coba.coba_network(n, variant="brainpy", conn=conn,
+                                                              v0=v0, backend=backend, **kw)
     net, state = build()
     steps = int(round(duration * 1e4))
     monitor = coba.monitor(net)

@@ -296,8 +296,8 @@ class Activity(SpikeSums):
         super().__init__(np.stack([np.ones_like(self.degrees)] +
                                   [(self.degrees >> (4 * k)) & 15 for k in range(digits)], 1),
                          population, self.record)
-        self._exact = 15 * self.degrees.size < 1 << 24
-        self.sums_suffice = self._exact
+        # exact float32 sums (each at most 15 N < 2^24): else the int32 sums of __call__
+        self.sums_suffice = 15 * self.degrees.size < 1 << 24
         key = (self.degrees.size, int(self.degrees[0])) if self.uniform else \
             self.degrees.tobytes()
         self._key = (population, self.record, key)
@@ -316,7 +316,7 @@ class Activity(SpikeSums):
         return out
 
     def __call__(self, outputs: dict) -> dict:
-        if self._exact:
+        if self.sums_suffice:
             return super().__call__(outputs)
         z = outputs["spikes"][self.population]
         fired = z != 0

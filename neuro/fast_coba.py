@@ -1106,13 +1106,14 @@ def _fused_target(dtype: str, n_channels: int, kind: str, method: str, per_neuro
             counts[R * nb + 1] = 0
         slot0 = counts[R * nb]
 
-        ref = numba.carray(out[1], (n,), i32)
         if narrow:
-            r8, bounds, over, excess = narrow_counters(n, B, nb, ref, addrs)
+            r8, bounds, over, excess = narrow_counters(
+                n, B, nb, numba.carray(out[1], (n,), i32), addrs)
         delay_lines(steps, slot0, addrs, False)
         run_windows(steps, W, slot0, R, nb, threads, addrs, np.zeros(2, np.int64))
         delay_lines(steps, slot0, addrs, True)
         if narrow:
+            ref = numba.carray(out[1], (n,), i32)
             for i in range(n):
                 ref[i] = r8[i]
             for q in range(bounds[nb]):
